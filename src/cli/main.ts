@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import { Command } from 'commander';
+import { ConfigError, loadConfig } from '../platform/config.js';
+import { createLogger } from '../platform/logger.js';
+import type { Runtime } from '../platform/runtime.js';
+import { resolveSecrets } from '../platform/secrets.js';
+import { Lifecycle } from '../platform/shutdown.js';
+import { startRequestApi, startRequestBeat, startRequestWorker } from '../request/runtime.js';
+import { startResponseApi, startResponseBeat, startResponseWorker } from '../response/runtime.js';
+import { up } from './up.js';
+
+/** Reads `.env` when present (the environment wins), then the configuration and the secrets. */
+function runtime(opts: { makeExchangeKey: boolean }): Runtime {
+  if (fs.existsSync('.env')) process.loadEnvFile('.env');
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const secrets = resolveSecrets(config, opts);
+  return { config, secrets, logger, lifecycle: new Lifecycle(logger) };
+}
+
+/** Runs a long-lived part until a signal; any start-up failure is one line and exit code 1 (2 for config). */
+async function serve(start: (rt: Runtime) => Promise<unknown>, opts = { makeExchangeKey: false }): Promise<void> {
+  let rt: Runtime | undefined;
+  try {
+    rt = runtime(opts);
+    rt.lifecycle.handleSignals();
+    await start(rt);
+  } catch (err) {
+    const message = err instanceof ConfigError ? `configuration: ${err.message}` : (err as Error).message;
+    process.stderr.write(`netsync: ${message}\n`);
+    await rt?.lifecycle.stop();
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  }
+}
+
+const program = new Command('netsync')
+  .description('One-way sync from the Response Network to the isolated Request Network through an exchange folder')
+  .showHelpAfterError();
+
+program
+  .command('up')
+  .description('run both networks (APIs, workers, schedulers) and a local Redis if none answers')
+  .action(() => serve(up, { makeExchangeKey: true }));
+
+const side = (
+  name: 'response' | 'request',
+  parts: Record<'api' | 'worker' | 'beat', (rt: Runtime) => Promise<unknown>>,
+) => {
+  const cmd = program
+    .command(name)
+    .description(`run one part of the ${name === 'response' ? 'Response' : 'Request'} Network`);
+  cmd
+    .command('api')
+    .description('the HTTP API (uvicorn in the seed)')
+    .action(() => serve(parts.api));
+  cmd
+    .command('worker')
+    .description('the task worker (celery worker)')
+    .action(() => serve(parts.worker));
+  cmd
+    .command('beat')
+    .description('the scheduler (celery beat): registers the schedule entries')
+    .action(() => serve(parts.beat));
+};
+side('response', { api: startResponseApi, worker: (rt) => startResponseWorker(rt), beat: startResponseBeat });
+side('request', { api: startRequestApi, worker: (rt) => startRequestWorker(rt), beat: startRequestBeat });
+
+await program.parseAsync();

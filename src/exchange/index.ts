@@ -1,0 +1,5 @@
+export * from './file-format.js';
+export * from './reader.js';
+export * from './records.js';
+export * from './streams.js';
+export * from './writer.js';

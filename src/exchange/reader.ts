@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import { constants as FS } from 'node:fs';
+import fs from 'node:fs/promises';
+import readline from 'node:readline';
+import {
+  HEADER_PREFIX,
+  type Header,
+  headerProblem,
+  keyId,
+  MAC_PREFIX,
+  macOf,
+  RECORDS_CLOSE,
+  RECORDS_OPEN,
+  sameDigest,
+} from './file-format.js';
+import { type RecordOf, recordProblem } from './records.js';
+import type { Stream } from './streams.js';
+
+/** Why a file was refused. Every code but `vanished` means the file goes to quarantine. */
+export type RefusalCode =
+  | 'vanished'
+  | 'not_regular_file'
+  | 'too_large'
+  | 'empty'
+  | 'truncated'
+  | 'not_json'
+  | 'bad_header'
+  | 'future_version'
+  | 'wrong_key'
+  | 'bad_mac'
+  | 'bad_checksum'
+  | 'bad_record'
+  | 'wrong_place'
+  | 'replayed';
+
+export class RefusedFile extends Error {
+  constructor(
+    readonly code: RefusalCode,
+    reason: string,
+  ) {
+    super(reason);
+    this.name = 'RefusedFile';
+  }
+}
+
+export interface ExchangeFile<S extends Stream> {
+  readonly header: Header;
+  /**
+   * The records, one at a time. Throws RefusedFile when the file turns out bad, possibly after some
+   * records were yielded: the caller applies them in a transaction it commits only when this ends.
+   */
+  records(): AsyncGenerator<RecordOf[S]>;
+}
+
+export interface ReadOptions {
+  readonly maxBytes: number;
+}
+
+const TAIL_BYTES = 128;
+const MAC_TAIL = /"mac":"hmac-sha256:([0-9a-f]{64})"\}\n$/;
+
+/**
+ * Opens and authenticates an exchange file of `stream`: the header and its MAC are checked before the
+ * first record is read. A symlink, a folder or an over-size file is refused without reading it.
+ */
+export async function openExchangeFile<S extends Stream>(
+  file: string,
+  stream: S,
+  key: string,
+  opts: ReadOptions,
+): Promise<ExchangeFile<S>> {
+  let handle: fs.FileHandle;
+  try {
+    const st = await fs.lstat(file);
+    if (!st.isFile()) throw new RefusedFile('not_regular_file', 'not a regular file (symlink or folder)');
+    handle = await fs.open(file, FS.O_RDONLY | FS.O_NOFOLLOW);
+  } catch (err) {
+    if (err instanceof RefusedFile) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new RefusedFile('vanished', 'file no longer exists');
+    if (code === 'ELOOP') throw new RefusedFile('not_regular_file', 'is a symlink');
+    throw err;
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) throw new RefusedFile('empty', 'file is empty');
+    if (size > opts.maxBytes)
+      throw new RefusedFile('too_large', `file is ${size} bytes, over the ${opts.maxBytes} limit`);
+    const header = await readHeader(handle, size);
+    const problem = headerProblem(header);
+    if (problem) throw new RefusedFile(problem.startsWith('format version') ? 'future_version' : 'bad_header', problem);
+    if (header.stream !== stream)
+      throw new RefusedFile('wrong_place', `holds stream "${header.stream}", found in "${stream}"`);
+    if (header.key_id !== keyId(key)) {
+      throw new RefusedFile('wrong_key', `signed with key ${header.key_id}, this side has ${keyId(key)}`);
+    }
+    const mac = await readMac(handle, size);
+    if (!sameDigest(mac, macOf(key, header))) throw new RefusedFile('bad_mac', 'MAC does not match: file was altered');
+    return { header, records: () => readRecords<S>(file, stream, header) };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readHeader(handle: fs.FileHandle, size: number): Promise<Header> {
+  const buf = Buffer.alloc(Math.min(size, 4096));
+  await handle.read(buf, 0, buf.length, 0);
+  const text = buf.toString('utf8');
+  const nl = text.indexOf('\n');
+  if (nl < 0) throw new RefusedFile(size < 4096 ? 'truncated' : 'not_json', 'no header line');
+  const line = text.slice(0, nl).trimEnd();
+  if (!line.startsWith(HEADER_PREFIX) || !line.endsWith(',')) {
+    throw new RefusedFile('not_json', 'first line is not an exchange header');
+  }
+  try {
+    return JSON.parse(line.slice(HEADER_PREFIX.length, -1).trimEnd()) as Header;
+  } catch {
+    throw new RefusedFile('not_json', 'header is not JSON');
+  }
+}
+
+async function readMac(handle: fs.FileHandle, size: number): Promise<string> {
+  const n = Math.min(size, TAIL_BYTES);
+  const buf = Buffer.alloc(n);
+  await handle.read(buf, 0, n, size - n);
+  const m = MAC_TAIL.exec(buf.toString('utf8'));
+  if (!m?.[1]) throw new RefusedFile('truncated', 'file does not end with its MAC line');
+  return m[1];
+}
+
+async function* readRecords<S extends Stream>(file: string, stream: S, header: Header): AsyncGenerator<RecordOf[S]> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, FS.O_RDONLY | FS.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RefusedFile('vanished', 'file no longer exists');
+    throw err;
+  }
+  const input = handle.createReadStream({ highWaterMark: 1 << 20 });
+  const lines = readline.createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  const hash = createHash('sha256');
+  let n = 0;
+  let lineNo = 0;
+  let state: 'header' | 'open' | 'records' | 'mac' | 'end' = 'header';
+  try {
+    for await (const line of lines) {
+      lineNo++;
+      if (state === 'header') {
+        state = 'open';
+      } else if (state === 'open') {
+        if (line !== RECORDS_OPEN) throw new RefusedFile('not_json', `line ${lineNo}: expected ${RECORDS_OPEN}`);
+        state = 'records';
+      } else if (state === 'records') {
+        if (line === RECORDS_CLOSE) {
+          state = 'mac';
+          continue;
+        }
+        const json = line.endsWith(',') ? line.slice(0, -1) : line;
+        hash.update(json);
+        hash.update('\n');
+        let record: unknown;
+        try {
+          record = JSON.parse(json);
+        } catch {
+          throw new RefusedFile('not_json', `line ${lineNo}: record is not JSON`);
+        }
+        const problem = recordProblem(stream, record);
+        if (problem) throw new RefusedFile('bad_record', `record ${n + 1}: ${problem}`);
+        n++;
+        if (n > header.count) throw new RefusedFile('bad_checksum', `more records than the ${header.count} announced`);
+        yield record as RecordOf[S];
+      } else if (state === 'mac') {
+        if (!line.startsWith(MAC_PREFIX)) throw new RefusedFile('not_json', `line ${lineNo}: expected the MAC line`);
+        state = 'end';
+      } else {
+        throw new RefusedFile('not_json', `line ${lineNo}: data after the MAC line`);
+      }
+    }
+  } finally {
+    lines.close();
+    input.destroy();
+  }
+  if (state !== 'end') throw new RefusedFile('truncated', 'file ends early');
+  if (n !== header.count) throw new RefusedFile('bad_checksum', `${n} records, header says ${header.count}`);
+  if (!sameDigest(hash.digest('hex'), header.sha256))
+    throw new RefusedFile('bad_checksum', 'records do not match the header checksum');
+}

@@ -1,0 +1,100 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  FORMAT,
+  FORMAT_VERSION,
+  HEADER_LINE_BYTES,
+  type Header,
+  type HeaderFields,
+  headerLine,
+  keyId,
+  macLine,
+  macOf,
+  RECORDS_CLOSE,
+  RECORDS_OPEN,
+} from './file-format.js';
+
+export interface WrittenFile {
+  readonly path: string;
+  readonly header: Header;
+  readonly bytes: number;
+}
+
+const FLUSH_BYTES = 1 << 20;
+
+/**
+ * Writes an exchange file so that no reader ever sees a partial one and a power cut leaves no empty one:
+ * the record lines stream into an owner-only temporary file in the same folder, the header is filled in,
+ * the file is fsync'd, renamed over `name` and the folder fsync'd. Records are consumed one at a time.
+ */
+export async function writeExchangeFile(
+  dir: string,
+  name: string,
+  fields: HeaderFields,
+  /** Each record as its JSON text (one line, as JSON.stringify makes it). */
+  lines: Iterable<string> | AsyncIterable<string>,
+  key: string,
+): Promise<WrittenFile> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const target = path.join(dir, name);
+  const tmp = path.join(dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const file = await fs.open(tmp, 'wx', 0o600);
+  try {
+    const hash = createHash('sha256');
+    let pending: string[] = [];
+    let pendingBytes = 0;
+    let position = HEADER_LINE_BYTES;
+    const flush = async () => {
+      if (pending.length === 0) return;
+      const buf = Buffer.from(pending.join(''));
+      pending = [];
+      pendingBytes = 0;
+      await file.write(buf, 0, buf.length, position);
+      position += buf.length;
+    };
+    const push = async (s: string) => {
+      pending.push(s);
+      pendingBytes += s.length;
+      if (pendingBytes >= FLUSH_BYTES) await flush();
+    };
+    await push(`${RECORDS_OPEN}\n`);
+    let count = 0;
+    for await (const line of lines) {
+      hash.update(line);
+      hash.update('\n');
+      await push(count === 0 ? line : `,\n${line}`);
+      count++;
+    }
+    const header: Header = {
+      format: FORMAT,
+      version: FORMAT_VERSION,
+      ...fields,
+      count,
+      sha256: hash.digest('hex'),
+      key_id: keyId(key),
+    };
+    await push(`${count === 0 ? '' : '\n'}${RECORDS_CLOSE}\n${macLine(macOf(key, header))}`);
+    await flush();
+    await file.write(headerLine(header), 0, 'utf8');
+    await file.sync();
+    await file.close();
+    await fs.rename(tmp, target);
+    await fsyncDir(dir);
+    return { path: target, header, bytes: position };
+  } catch (err) {
+    await file.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Makes a rename durable: without it a crash can forget the new directory entry. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

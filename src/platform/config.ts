@@ -1,0 +1,153 @@
+import path from 'node:path';
+
+/**
+ * Configuration read once, at the edge, into a frozen object. Every module takes what it needs from
+ * here; none reads `process.env` itself. A bad value fails fast with the variable's name and the fix.
+ */
+export interface Config {
+  /** Shared default for both networks' Redis. Default `redis://127.0.0.1:6380/0`, as in the seed. */
+  readonly redisUrl: string;
+  readonly responseRedisUrl: string;
+  readonly requestRedisUrl: string;
+  /** Where SQLite files, generated secrets and a Redis started by `up` live. Default `./data`. */
+  readonly dataDir: string;
+  /** The exchange folder: the only thing the two networks share. Default `./exports`. */
+  readonly exportDir: string;
+  /** Where the importer moves files it refuses. Default: `quarantine/` beside the exchange folder. */
+  readonly quarantineDir: string;
+  /** Larger exchange files are refused unread. Default 256 MiB. */
+  readonly maxFileBytes: number;
+  readonly responseDatabaseUrl: string;
+  readonly requestDatabaseUrl: string;
+  readonly host: string;
+  readonly responsePort: number;
+  readonly requestPort: number;
+  readonly adminUsername: string | undefined;
+  readonly adminPassword: string | undefined;
+  readonly exchangeKey: string | undefined;
+  readonly responseJwtSecret: string | undefined;
+  readonly requestJwtSecret: string | undefined;
+  readonly exportIntervalS: number;
+  readonly importIntervalS: number;
+  /** BullMQ key prefix; each network appends its own name so one Redis can hold both. */
+  readonly queuePrefix: string;
+  readonly logLevel: string;
+  /** bcrypt cost for new hashes. 12 in production; tests may lower it. */
+  readonly bcryptCost: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`${variable}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function text(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? fallback : v.trim();
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+function redisUrl(name: string, value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new ConfigError(name, `is not a URL: "${value}" (example: redis://127.0.0.1:6379/0)`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+    throw new ConfigError(name, `must start with redis:// or rediss://, got "${u.protocol}//"`);
+  }
+  return value;
+}
+
+function databaseUrl(name: string, value: string): string {
+  if (/^postgres(ql)?:\/\//.test(value) || value.startsWith('sqlite:')) return value;
+  throw new ConfigError(
+    name,
+    `must be sqlite:<file> or postgres://user@host:port/db, got "${value.replace(/:[^:@/]*@/, ':***@')}"`,
+  );
+}
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const dataDir = path.resolve(cwd, text(env, 'DATA_DIR', './data'));
+  const shared = redisUrl('REDIS_URL', text(env, 'REDIS_URL', 'redis://127.0.0.1:6380/0'));
+  const host = text(env, 'HOST', '127.0.0.1');
+  const exportDir = path.resolve(cwd, text(env, 'EXPORT_DIR', './exports'));
+  const adminUsername = optional(env, 'ADMIN_USERNAME');
+  if (adminUsername !== undefined && !/^[A-Za-z0-9_.-]{3,64}$/.test(adminUsername)) {
+    throw new ConfigError('ADMIN_USERNAME', 'must be 3-64 letters, digits, "_", "." or "-"');
+  }
+  const exchangeKey = optional(env, 'EXCHANGE_KEY');
+  if (exchangeKey !== undefined && Buffer.byteLength(exchangeKey) < 32) {
+    throw new ConfigError('EXCHANGE_KEY', 'must be at least 32 characters (make one: openssl rand -hex 32)');
+  }
+  return Object.freeze({
+    redisUrl: shared,
+    responseRedisUrl: redisUrl('RESPONSE_REDIS_URL', text(env, 'RESPONSE_REDIS_URL', shared)),
+    requestRedisUrl: redisUrl('REQUEST_REDIS_URL', text(env, 'REQUEST_REDIS_URL', shared)),
+    dataDir,
+    exportDir,
+    quarantineDir: path.resolve(cwd, text(env, 'QUARANTINE_DIR', path.join(path.dirname(exportDir), 'quarantine'))),
+    maxFileBytes: integer(env, 'MAX_EXCHANGE_FILE_BYTES', 256 * 1024 * 1024, 1024, 2 ** 40),
+    responseDatabaseUrl: databaseUrl(
+      'RESPONSE_DATABASE_URL',
+      text(env, 'RESPONSE_DATABASE_URL', `sqlite:${path.join(dataDir, 'response.sqlite')}`),
+    ),
+    requestDatabaseUrl: databaseUrl(
+      'REQUEST_DATABASE_URL',
+      text(env, 'REQUEST_DATABASE_URL', `sqlite:${path.join(dataDir, 'request.sqlite')}`),
+    ),
+    host,
+    responsePort: integer(env, 'RESPONSE_PORT', 8000, 0, 65535),
+    requestPort: integer(env, 'REQUEST_PORT', 8001, 0, 65535),
+    adminUsername,
+    adminPassword: optional(env, 'ADMIN_PASSWORD'),
+    exchangeKey,
+    responseJwtSecret: optional(env, 'RESPONSE_JWT_SECRET'),
+    requestJwtSecret: optional(env, 'REQUEST_JWT_SECRET'),
+    exportIntervalS: integer(env, 'EXPORT_INTERVAL_S', 60, 1, 86_400),
+    importIntervalS: integer(env, 'IMPORT_INTERVAL_S', 60, 1, 86_400),
+    queuePrefix: text(env, 'QUEUE_PREFIX', 'netsync'),
+    logLevel: text(env, 'LOG_LEVEL', 'info'),
+    bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 15),
+  });
+}
+
+/** The configuration with every secret replaced, safe to print or log. */
+export function maskedConfig(config: Config): Record<string, unknown> {
+  const mask = (v: string | undefined) => (v === undefined ? undefined : '***');
+  const maskUrl = (v: string) => v.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  return {
+    ...config,
+    redisUrl: maskUrl(config.redisUrl),
+    responseRedisUrl: maskUrl(config.responseRedisUrl),
+    requestRedisUrl: maskUrl(config.requestRedisUrl),
+    responseDatabaseUrl: maskUrl(config.responseDatabaseUrl),
+    requestDatabaseUrl: maskUrl(config.requestDatabaseUrl),
+    adminPassword: mask(config.adminPassword),
+    exchangeKey: mask(config.exchangeKey),
+    responseJwtSecret: mask(config.responseJwtSecret),
+    requestJwtSecret: mask(config.requestJwtSecret),
+  };
+}

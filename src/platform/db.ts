@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import Cursor from 'pg-cursor';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Db<Schema> {
+  readonly kysely: Kysely<Schema>;
+  readonly dialect: Dialect;
+  /** A short description safe to log (no password). */
+  readonly describe: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `sqlite:<file>` or `postgres://...`. A `?schema=name` on a PostgreSQL URL puts every table in
+ * that schema (created if missing), which is how tests and side-by-side suites stay apart.
+ */
+export async function openDb<Schema>(url: string): Promise<Db<Schema>> {
+  if (url.startsWith('sqlite:')) return openSqlite<Schema>(url.slice('sqlite:'.length));
+  return openPostgres<Schema>(url);
+}
+
+function openSqlite<Schema>(file: string): Db<Schema> {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const database = new SQLite(file);
+  // WAL lets readers run beside one writer; busy_timeout makes writers from several processes queue
+  // instead of failing. Every write transaction starts with a write, so the timeout always applies.
+  database.pragma('journal_mode = WAL');
+  database.pragma('busy_timeout = 10000');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('foreign_keys = ON');
+  const kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database }) });
+  return { kysely, dialect: 'sqlite', describe: `sqlite:${file}`, close: () => kysely.destroy() };
+}
+
+async function openPostgres<Schema>(url: string): Promise<Db<Schema>> {
+  const u = new URL(url);
+  const schema = u.searchParams.get('schema');
+  u.searchParams.delete('schema');
+  if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new Error(`database URL: schema "${schema}" must be lower-case letters, digits and "_"`);
+  }
+  if (schema) {
+    const admin = new pg.Client({ connectionString: u.toString() });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    } finally {
+      await admin.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: u.toString(),
+    max: 10,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // An idle client that loses its server emits 'error'; without a listener the process would die.
+  pool.on('error', () => undefined);
+  const kysely = new Kysely<Schema>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
+  u.password = u.password ? '***' : '';
+  return { kysely, dialect: 'postgres', describe: u.toString(), close: () => kysely.destroy() };
+}
+
+/** Runs the given migrations in name order; safe to call from several processes at once. */
+export async function migrate<Schema>(db: Db<Schema>, migrations: Record<string, Migration>): Promise<void> {
+  const migrator = new Migrator({
+    db: db.kysely,
+    provider: { getMigrations: async () => migrations },
+  });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+}
+
+/** `SELECT 1`: true when the database answers within the time given. */
+export async function pingDb<Schema>(db: Db<Schema>, timeoutMs = 1000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      sql`select 1`.execute(db.kysely).then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The current time as stored: ISO-8601 UTC text, which sorts and compares the same in both dialects. */
+export const nowIso = (): string => new Date().toISOString();

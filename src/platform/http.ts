@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import fastifyJwt from '@fastify/jwt';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type Static, Type } from 'typebox';
+import type { Logger } from './logger.js';
+
+/** The claims of a netsync access token. */
+export interface TokenClaims {
+  sub: string;
+  username: string;
+  admin: boolean;
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: TokenClaims;
+    user: TokenClaims;
+  }
+}
+
+/** An error that becomes an HTTP answer with a FastAPI-shaped `detail`. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly detail: unknown,
+  ) {
+    super(typeof detail === 'string' ? detail : 'request refused');
+  }
+}
+
+export const notFound = (what: string) => new HttpError(404, `${what} not found`);
+/** 422 naming the field, as FastAPI's validation errors do. */
+export const unprocessable = (loc: (string | number)[], msg: string, type = 'value_error') =>
+  new HttpError(422, [{ loc, msg, type }]);
+
+export const ErrorResponse = Type.Object({ detail: Type.Unknown() }, { description: 'Why the request was refused' });
+export const ValidationErrorResponse = Type.Object(
+  {
+    detail: Type.Array(
+      Type.Object({
+        loc: Type.Array(Type.Union([Type.String(), Type.Number()])),
+        msg: Type.String(),
+        type: Type.String(),
+      }),
+    ),
+  },
+  { description: 'Invalid input: each entry names the field (loc) and the reason (msg)' },
+);
+export type ValidationErrorResponse = Static<typeof ValidationErrorResponse>;
+
+/** The error answers every authenticated route may give, for its response schema. */
+export const AUTH_ERRORS = { 401: ErrorResponse, 403: ErrorResponse, 422: ValidationErrorResponse };
+
+export interface HttpOptions {
+  readonly logger: Logger;
+  readonly title: string;
+  readonly description: string;
+  readonly jwtSecret: string;
+  /** Access tokens live this long. */
+  readonly tokenTtl?: string;
+}
+
+export type App = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  Logger,
+  TypeBoxTypeProvider
+>;
+
+/** A Fastify instance with netsync's error shape, auth helpers and OpenAPI docs at /docs. Never listens. */
+export async function createHttpApp(opts: HttpOptions): Promise<App> {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    bodyLimit: 16 * 1024 * 1024,
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
+    if (err instanceof HttpError) return reply.status(err.statusCode).send({ detail: err.detail });
+    if ('validation' in err && err.validation) {
+      const where = err.validationContext ?? 'body';
+      const detail = err.validation.map((v) => {
+        const missing = (v.params as { missingProperty?: string }).missingProperty;
+        const path = v.instancePath.split('/').filter(Boolean);
+        if (missing) path.push(missing);
+        return {
+          loc: [where, ...path.map((p) => (/^\d+$/.test(p) ? Number(p) : p))],
+          msg: missing ? 'field required' : (v.message ?? 'invalid'),
+          type: missing ? 'missing' : String(v.keyword),
+        };
+      });
+      return reply.status(422).send({ detail });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 500) {
+      req.log.error({ err }, 'request failed');
+      return reply.status(status).send({ detail: 'internal error' });
+    }
+    return reply.status(status).send({ detail: err.message });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.status(404).send({ detail: 'Not Found' }));
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: opts.title, description: opts.description, version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifyJwt, { secret: opts.jwtSecret, sign: { expiresIn: opts.tokenTtl ?? '1h' } });
+  return app;
+}
+
+/** preHandler: a valid bearer token, else 401. */
+export async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  try {
+    await req.jwtVerify();
+  } catch {
+    await reply.status(401).header('www-authenticate', 'Bearer').send({ detail: 'Not authenticated' });
+  }
+}
+
+/** preHandler (after authenticate): the caller must be an admin, else 403. */
+export async function requireAdmin(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (!req.user.admin) await reply.status(403).send({ detail: 'admin rights required' });
+}
+
+export const LoginBody = Type.Object(
+  { username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  { additionalProperties: false },
+);
+export const TokenResponse = Type.Object({ access_token: Type.String(), token_type: Type.Literal('bearer') });
+
+export const HealthResponse = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  checks: Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('failed')])),
+});
+
+/** GET /health: 200 when every check passes, else 503 naming what failed. */
+export function registerHealth(app: App, checks: Record<string, () => Promise<boolean>>): void {
+  app.get(
+    '/health',
+    { schema: { tags: ['ops'], response: { 200: HealthResponse, 503: HealthResponse } } },
+    async (_req, reply) => {
+      const entries = await Promise.all(
+        Object.entries(checks).map(
+          async ([name, check]) => [name, (await check().catch(() => false)) ? 'ok' : 'failed'] as const,
+        ),
+      );
+      const ok = entries.every(([, v]) => v === 'ok');
+      return reply
+        .status(ok ? 200 : 503)
+        .send({ status: ok ? 'ok' : 'unavailable', checks: Object.fromEntries(entries) });
+    },
+  );
+}

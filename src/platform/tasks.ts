@@ -1,0 +1,72 @@
+import { type Job, type JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+/** Celery's task states, which the seed's users know. RETRY is a failed attempt waiting to run again. */
+export type TaskState = 'PENDING' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE';
+
+export interface TaskInfo {
+  task_id: string;
+  name: string;
+  state: TaskState;
+  result: unknown;
+  error: string | null;
+  traceback: string | null;
+  attempts: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+/** The seed's result TTL: finished results stay one hour. Retries: the seed's max_retries=3. */
+export const RESULT_TTL_S = 3600;
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 4,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: RESULT_TTL_S, count: 50_000 },
+  removeOnFail: { age: RESULT_TTL_S, count: 50_000 },
+};
+
+export function createQueue(name: string, prefix: string, connection: Redis): Queue {
+  return new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+}
+
+const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+
+export async function taskInfo(queue: Queue, id: string): Promise<TaskInfo | undefined> {
+  const job: Job | undefined = await queue.getJob(id);
+  if (!job) return undefined;
+  const raw = await job.getState();
+  let state: TaskState;
+  if (raw === 'completed') state = 'SUCCESS';
+  else if (raw === 'failed') state = 'FAILURE';
+  else if (raw === 'active') state = 'STARTED';
+  else if (job.attemptsMade > 0) state = 'RETRY';
+  else state = 'PENDING';
+  return {
+    task_id: id,
+    name: job.name,
+    state,
+    result: state === 'SUCCESS' ? (job.returnvalue ?? null) : null,
+    error: job.failedReason ? job.failedReason : null,
+    traceback: state === 'FAILURE' || state === 'RETRY' ? (job.stacktrace?.at(-1) ?? null) : null,
+    attempts: job.attemptsMade,
+    created_at: new Date(job.timestamp).toISOString(),
+    started_at: iso(job.processedOn),
+    finished_at: iso(job.finishedOn),
+  };
+}
+
+/** Resolves with `promise`, or with undefined once `ms` pass (the promise may still settle later). */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((r) => {
+        timer = setTimeout(() => r(undefined), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,74 @@
+import type { Kysely, Migration } from 'kysely';
+import { STREAMS } from '../../exchange/index.js';
+
+export const requestMigrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<unknown>) {
+      const common = <B extends ReturnType<Kysely<unknown>['schema']['createTable']>>(t: B) =>
+        t
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('deleted_at', 'text')
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('synced_at', 'text', (c) => c.notNull());
+      await common(
+        db.schema
+          .createTable('users')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('username', 'text', (c) => c.notNull())
+          .addColumn('email', 'text')
+          .addColumn('is_active', 'integer', (c) => c.notNull())
+          .addColumn('is_admin', 'integer', (c) => c.notNull())
+          .addColumn('profile_type_id', 'text'),
+      ).execute();
+      // Not unique: during a rename two synced rows may briefly share a name; login takes the live one.
+      await db.schema.createIndex('users_username').on('users').column('username').execute();
+      await db.schema
+        .createTable('credentials')
+        .addColumn('user_id', 'text', (c) => c.primaryKey())
+        .addColumn('hashed_password', 'text', (c) => c.notNull())
+        .addColumn('password_version', 'integer', (c) => c.notNull())
+        .addColumn('changed_at', 'text', (c) => c.notNull())
+        .addColumn('synced_at', 'text', (c) => c.notNull())
+        .execute();
+      await common(
+        db.schema
+          .createTable('profile_types')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text'),
+      ).execute();
+      await common(
+        db.schema
+          .createTable('settings')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull()),
+      ).execute();
+      await db.schema.createIndex('settings_key').on('settings').column('key').execute();
+      await db.schema
+        .createTable('import_streams')
+        .addColumn('stream', 'text', (c) => c.primaryKey())
+        .addColumn('last_seq', 'integer', (c) => c.notNull())
+        .addColumn('snapshot_seq', 'integer', (c) => c.notNull())
+        .addColumn('last_file', 'text')
+        .addColumn('last_applied_at', 'text')
+        .addColumn('waiting_for', 'integer')
+        .addColumn('waiting_since', 'text')
+        .addColumn('newest_seen', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('quarantine_log')
+        .addColumn('file', 'text', (c) => c.notNull())
+        .addColumn('stream', 'text', (c) => c.notNull())
+        .addColumn('code', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('quarantined_at', 'text', (c) => c.notNull())
+        .execute();
+      await db
+        .insertInto('import_streams' as never)
+        .values(STREAMS.map((stream) => ({ stream, last_seq: 0, snapshot_seq: 0, newest_seen: 0 })) as never)
+        .execute();
+    },
+  },
+};

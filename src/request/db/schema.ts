@@ -1,0 +1,75 @@
+import type { Stream } from '../../exchange/index.js';
+
+/** The Request Network's tables: synced copies plus the importer's bookkeeping. */
+export interface RequestDatabase {
+  users: UsersTable;
+  credentials: CredentialsTable;
+  profile_types: ProfileTypesTable;
+  settings: SettingsTable;
+  import_streams: ImportStreamsTable;
+  quarantine_log: QuarantineLogTable;
+}
+
+interface Synced {
+  created_at: string;
+  updated_at: string;
+  /** A deleted record stays as a tombstone, so an older copy can never bring it back. */
+  deleted_at: string | null;
+  /** The Response Network's version of the record; only a higher one replaces it. */
+  version: number;
+  synced_at: string;
+}
+
+export interface UsersTable extends Synced {
+  id: string;
+  username: string;
+  email: string | null;
+  is_active: number;
+  is_admin: number;
+  profile_type_id: string | null;
+}
+
+/** A user's password, kept apart from the rest: it has its own version and its own stream. */
+export interface CredentialsTable {
+  user_id: string;
+  hashed_password: string;
+  password_version: number;
+  changed_at: string;
+  synced_at: string;
+}
+
+export interface ProfileTypesTable extends Synced {
+  id: string;
+  name: string;
+  description: string | null;
+}
+
+export interface SettingsTable extends Synced {
+  id: string;
+  key: string;
+  value: string;
+}
+
+/** Per stream: how far the importer got. */
+export interface ImportStreamsTable {
+  stream: Stream;
+  /** Newest batch applied; batches up to here are done (applied, or covered by a snapshot). */
+  last_seq: number;
+  /** Newest snapshot applied, by its stamp for this stream. */
+  snapshot_seq: number;
+  last_file: string | null;
+  last_applied_at: string | null;
+  /** The missing batch the stream waits for, or null. */
+  waiting_for: number | null;
+  waiting_since: string | null;
+  /** Newest sequence number seen in the exchange folder (batch name or snapshot stamp). */
+  newest_seen: number;
+}
+
+export interface QuarantineLogTable {
+  file: string;
+  stream: string;
+  code: string;
+  reason: string;
+  quarantined_at: string;
+}

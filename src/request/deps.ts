@@ -1,0 +1,13 @@
+import type { Queue } from 'bullmq';
+import type { Db } from '../platform/db.js';
+import type { Logger } from '../platform/logger.js';
+import type { RequestDatabase } from './db/schema.js';
+
+/** Everything the Request API needs. It reads its own database only; nothing of the Response side. */
+export interface RequestDeps {
+  readonly db: Db<RequestDatabase>;
+  readonly queue: Queue;
+  readonly jwtSecret: string;
+  readonly logger: Logger;
+  readonly pingRedis: () => Promise<boolean>;
+}

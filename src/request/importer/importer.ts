@@ -1,0 +1,269 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import {
+  type ExchangeFile,
+  IMPORT_ORDER,
+  isTempName,
+  openExchangeFile,
+  type RecordOf,
+  RefusedFile,
+  SNAPSHOT_OF,
+  type Stream,
+  seqOfBatchName,
+  streamDir,
+} from '../../exchange/index.js';
+import { nowIso } from '../../platform/db.js';
+import type { Logger } from '../../platform/logger.js';
+import type { RequestDatabase } from '../db/schema.js';
+import { APPLY_CHUNK, applyRecords } from './apply.js';
+import { quarantine } from './quarantine.js';
+
+export interface ImportContext {
+  readonly db: Kysely<RequestDatabase>;
+  readonly exportDir: string;
+  readonly quarantineDir: string;
+  readonly exchangeKey: string;
+  readonly maxFileBytes: number;
+  readonly logger: Logger;
+}
+
+export interface ImportResult {
+  status: 'success';
+  /** Files applied, per stream. */
+  applied: Partial<Record<Stream, number>>;
+  count: number;
+  files: string[];
+  quarantined: string[];
+  /** Streams waiting for a missing batch: the sequence number each waits for. */
+  waiting: Partial<Record<Stream, number>>;
+  imported_at: string;
+}
+
+/** Another importer applied the same file first; ours rolled back. */
+class LostRace extends Error {}
+
+async function streamState(db: Kysely<RequestDatabase>, stream: Stream) {
+  return db.selectFrom('import_streams').selectAll().where('stream', '=', stream).executeTakeFirstOrThrow();
+}
+
+/** Applies a file's records in chunks inside `trx`; the file's checks finish before the caller commits. */
+async function applyFile<S extends Stream>(
+  trx: Kysely<RequestDatabase>,
+  stream: S,
+  file: ExchangeFile<S>,
+  now: string,
+) {
+  let chunk: RecordOf[S][] = [];
+  let count = 0;
+  for await (const record of file.records()) {
+    chunk.push(record);
+    count++;
+    if (chunk.length >= APPLY_CHUNK) {
+      await applyRecords(trx, stream, chunk, now);
+      chunk = [];
+    }
+  }
+  await applyRecords(trx, stream, chunk, now);
+  return count;
+}
+
+async function listBatches(dir: string): Promise<{ seq: number; name: string }[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const batches: { seq: number; name: string }[] = [];
+  for (const name of names) {
+    if (isTempName(name)) continue;
+    const seq = seqOfBatchName(name);
+    if (seq !== undefined) batches.push({ seq, name });
+  }
+  return batches.sort((a, b) => a.seq - b.seq);
+}
+
+const removeConsumed = (file: string) => fs.rm(file, { force: true });
+
+export class Importer {
+  constructor(private readonly ctx: ImportContext) {}
+
+  /** One pass over every stream, in dependency order; repeats while a pass finds new work. */
+  async importAll(): Promise<ImportResult> {
+    const result: ImportResult = {
+      status: 'success',
+      applied: {},
+      count: 0,
+      files: [],
+      quarantined: [],
+      waiting: {},
+      imported_at: '',
+    };
+    for (let pass = 0; pass < 100; pass++) {
+      const before = result.files.length + result.quarantined.length;
+      result.waiting = {};
+      for (const stream of IMPORT_ORDER) {
+        await this.importSnapshot(stream, result);
+        await this.importBatches(stream, result);
+      }
+      if (result.files.length + result.quarantined.length === before) break;
+    }
+    result.imported_at = nowIso();
+    return result;
+  }
+
+  private async refuse(file: string, stream: Stream, err: RefusedFile, result: ImportResult): Promise<void> {
+    const moved = await quarantine(this.ctx, file, stream, err);
+    if (moved) result.quarantined.push(moved);
+  }
+
+  private async importSnapshot(stream: Stream, result: ImportResult): Promise<void> {
+    const spec = SNAPSHOT_OF[stream];
+    if (!spec) return;
+    const file = path.join(streamDir(this.ctx.exportDir, stream), spec.file);
+    let opened: ExchangeFile<typeof stream>;
+    try {
+      opened = await openExchangeFile(file, stream, this.ctx.exchangeKey, { maxBytes: this.ctx.maxFileBytes });
+    } catch (err) {
+      if (err instanceof RefusedFile && err.code === 'vanished') return;
+      if (err instanceof RefusedFile) return this.refuse(file, stream, err, result);
+      throw err;
+    }
+    const h = opened.header;
+    if (h.kind !== 'snapshot') {
+      return this.refuse(file, stream, new RefusedFile('wrong_place', 'a batch under a snapshot name'), result);
+    }
+    const state = await streamState(this.ctx.db, stream);
+    if (h.seq === state.snapshot_seq) return; // already applied
+    if (h.seq < state.snapshot_seq) {
+      // The rollback rule: never go back to an older snapshot than one already applied.
+      return this.refuse(
+        file,
+        stream,
+        new RefusedFile('replayed', `snapshot stamped ${h.seq}, older than the ${state.snapshot_seq} already applied`),
+        result,
+      );
+    }
+    const covers = Object.entries(h.covers ?? { [stream]: h.seq }) as [Stream, number][];
+    const now = nowIso();
+    try {
+      const count = await this.ctx.db.transaction().execute(async (trx) => {
+        // Claim first (a write, so it takes the lock): a racing importer applying the same snapshot loses.
+        const claimed = await trx
+          .updateTable('import_streams')
+          .set({ snapshot_seq: h.seq, last_file: spec.file, last_applied_at: now })
+          .where('stream', '=', stream)
+          .where('snapshot_seq', '<', h.seq)
+          .executeTakeFirst();
+        if (Number(claimed.numUpdatedRows) !== 1) throw new LostRace();
+        const n = await applyFile(trx, stream, opened, now);
+        for (const [covered, seq] of covers) {
+          await trx
+            .updateTable('import_streams')
+            .set((eb) => ({
+              last_seq: eb.case().when('last_seq', '<', seq).then(seq).else(eb.ref('last_seq')).end(),
+              newest_seen: eb.case().when('newest_seen', '<', seq).then(seq).else(eb.ref('newest_seen')).end(),
+            }))
+            .where('stream', '=', covered)
+            .execute();
+        }
+        return n;
+      });
+      this.ctx.logger.info({ stream, seq: h.seq, count }, `applied snapshot ${stream}/${spec.file}`);
+      result.files.push(file);
+      result.count += count;
+      result.applied[stream] = (result.applied[stream] ?? 0) + 1;
+    } catch (err) {
+      if (err instanceof LostRace) return;
+      if (err instanceof RefusedFile && err.code !== 'vanished') return this.refuse(file, stream, err, result);
+      if (err instanceof RefusedFile) return;
+      throw err;
+    }
+  }
+
+  private async importBatches(stream: Stream, result: ImportResult): Promise<void> {
+    const dir = streamDir(this.ctx.exportDir, stream);
+    const batches = await listBatches(dir);
+    let state = await streamState(this.ctx.db, stream);
+    const newest = batches.at(-1)?.seq ?? 0;
+    if (newest > state.newest_seen) {
+      await this.ctx.db
+        .updateTable('import_streams')
+        .set({ newest_seen: newest })
+        .where('stream', '=', stream)
+        .execute();
+    }
+    for (const { seq, name } of batches) {
+      const file = path.join(dir, name);
+      if (seq <= state.last_seq) {
+        // Applied before (or covered by a snapshot): what it holds is committed, so it may go.
+        await removeConsumed(file);
+        continue;
+      }
+      if (seq !== state.last_seq + 1) break; // a gap: wait for the missing batch
+      const outcome = await this.importBatch(stream, file, seq, result);
+      if (outcome === 'stop') break;
+      state = await streamState(this.ctx.db, stream);
+    }
+    await this.recordWaiting(stream, batches, result);
+  }
+
+  /** Notes (or clears) the batch a stream waits for, keeping when the wait began. */
+  private async recordWaiting(stream: Stream, batches: { seq: number }[], result: ImportResult): Promise<void> {
+    const state = await streamState(this.ctx.db, stream);
+    const blocked =
+      batches.some((b) => b.seq > state.last_seq + 1) && !batches.some((b) => b.seq === state.last_seq + 1);
+    const waitingFor = blocked ? state.last_seq + 1 : null;
+    if (waitingFor !== null) result.waiting[stream] = waitingFor;
+    if (waitingFor === state.waiting_for) return;
+    if (waitingFor !== null) {
+      this.ctx.logger.warn(
+        { stream, waiting_for: waitingFor },
+        `stream ${stream} waits for missing batch ${waitingFor}`,
+      );
+    }
+    await this.ctx.db
+      .updateTable('import_streams')
+      .set({ waiting_for: waitingFor, waiting_since: waitingFor === null ? null : nowIso() })
+      .where('stream', '=', stream)
+      .execute();
+  }
+
+  private async importBatch(stream: Stream, file: string, seq: number, result: ImportResult): Promise<'next' | 'stop'> {
+    const now = nowIso();
+    try {
+      const opened = await openExchangeFile(file, stream, this.ctx.exchangeKey, { maxBytes: this.ctx.maxFileBytes });
+      if (opened.header.kind !== 'batch' || opened.header.seq !== seq) {
+        throw new RefusedFile('wrong_place', `file named ${seq} holds ${opened.header.kind} ${opened.header.seq}`);
+      }
+      const count = await this.ctx.db.transaction().execute(async (trx) => {
+        // Compare-and-set on the stream's position, first: only one importer can apply batch `seq`.
+        const moved = await trx
+          .updateTable('import_streams')
+          .set({ last_seq: seq, last_file: path.basename(file), last_applied_at: now })
+          .where('stream', '=', stream)
+          .where('last_seq', '=', seq - 1)
+          .executeTakeFirst();
+        if (Number(moved.numUpdatedRows) !== 1) throw new LostRace();
+        return applyFile(trx, stream, opened, now);
+      });
+      // Only now, after the commit, may the file go.
+      await removeConsumed(file);
+      this.ctx.logger.info({ stream, seq, count }, `applied ${stream}/${path.basename(file)}`);
+      result.files.push(file);
+      result.count += count;
+      result.applied[stream] = (result.applied[stream] ?? 0) + 1;
+      return 'next';
+    } catch (err) {
+      if (err instanceof LostRace) return 'next';
+      if (err instanceof RefusedFile && err.code === 'vanished') return 'next';
+      if (err instanceof RefusedFile) {
+        await this.refuse(file, stream, err, result);
+        return 'stop';
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { UnrecoverableError } from 'bullmq';
+import { type Db, migrate, openDb } from '../platform/db.js';
+import { openRedis, type Runtime, requireExchangeKey } from '../platform/runtime.js';
+import { createQueue } from '../platform/tasks.js';
+import { startWorker, upsertSchedules } from '../platform/worker.js';
+import { buildRequestApp } from './app.js';
+import { requestMigrations } from './db/migrations.js';
+import type { RequestDatabase } from './db/schema.js';
+import { Importer } from './importer/importer.js';
+import { IMPORT_TASK, REQUEST_QUEUE, requestSchedule } from './jobs/registry.js';
+import { watchExchange } from './jobs/watcher.js';
+
+export async function openRequestDb(rt: Runtime): Promise<Db<RequestDatabase>> {
+  const db = await openDb<RequestDatabase>(rt.config.requestDatabaseUrl);
+  rt.lifecycle.add({ name: 'request database', stop: () => db.close() });
+  await migrate(db, requestMigrations);
+  return db;
+}
+
+export async function startRequestApi(rt: Runtime, opts: { listen: boolean } = { listen: true }) {
+  const logger = rt.logger.child({ component: 'request-api' });
+  const db = await openRequestDb(rt);
+  const { redis, ping } = openRedis(rt, rt.config.requestRedisUrl, 'request api redis');
+  const queue = createQueue(REQUEST_QUEUE, rt.config.queuePrefix, redis);
+  const app = await buildRequestApp({ db, queue, jwtSecret: rt.secrets.requestJwtSecret, logger, pingRedis: ping });
+  rt.lifecycle.add({ name: 'request api', stop: () => app.close() });
+  if (opts.listen) await app.listen({ host: rt.config.host, port: rt.config.requestPort });
+  return app;
+}
+
+/** The importer's worker, plus the watcher that wakes it when a file lands. */
+export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } = { watch: true }) {
+  const logger = rt.logger.child({ component: 'request-worker' });
+  const exchangeKey = requireExchangeKey(rt);
+  const db = await openRequestDb(rt);
+  const { redis } = openRedis(rt, rt.config.requestRedisUrl, 'request worker redis');
+  const importer = new Importer({
+    db: db.kysely,
+    exportDir: rt.config.exportDir,
+    quarantineDir: rt.config.quarantineDir,
+    exchangeKey,
+    maxFileBytes: rt.config.maxFileBytes,
+    logger,
+  });
+  // One import at a time per process: imports in several processes are still safe (each batch is
+  // claimed by compare-and-set), but within one there is nothing to gain.
+  const running = startWorker({
+    queue: REQUEST_QUEUE,
+    prefix: rt.config.queuePrefix,
+    connection: redis,
+    logger,
+    concurrency: 1,
+    handle: async (job) => {
+      if (job.name !== IMPORT_TASK) throw new UnrecoverableError(`unknown task ${job.name}`);
+      return importer.importAll();
+    },
+  });
+  rt.lifecycle.add({ name: 'request worker', stop: () => running.close() });
+  if (opts.watch) {
+    const queue = createQueue(REQUEST_QUEUE, rt.config.queuePrefix, redis);
+    const watcher = await watchExchange(rt.config.exportDir, queue, logger);
+    rt.lifecycle.add({ name: 'exchange watcher', stop: () => watcher.close() });
+  }
+  return { running, importer };
+}
+
+export async function startRequestBeat(rt: Runtime) {
+  const logger = rt.logger.child({ component: 'request-beat' });
+  const { redis } = openRedis(rt, rt.config.requestRedisUrl, 'request beat redis');
+  const queue = createQueue(REQUEST_QUEUE, rt.config.queuePrefix, redis);
+  rt.lifecycle.add({ name: 'request beat', stop: () => queue.close() });
+  await upsertSchedules(queue, requestSchedule(rt.config.importIntervalS), logger);
+  return queue;
+}

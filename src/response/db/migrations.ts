@@ -1,0 +1,85 @@
+import { type Kysely, type Migration, sql } from 'kysely';
+import { STREAMS } from '../../exchange/index.js';
+import type { Dialect } from '../../platform/db.js';
+
+// Migrations are plain objects kept in code, so the compiled package carries them and both dialects
+// run the same definitions. Names sort in the order they run.
+export const responseMigrations = (dialect: Dialect): Record<string, Migration> => ({
+  '0001_initial': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('profile_types')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('deleted_at', 'text')
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('email', 'text')
+        .addColumn('hashed_password', 'text', (c) => c.notNull())
+        .addColumn('is_admin', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('is_active', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('profile_type_id', 'text', (c) => c.references('profile_types.id'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('deleted_at', 'text')
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('password_version', 'integer', (c) => c.notNull())
+        .addColumn('password_changed_at', 'text', (c) => c.notNull())
+        .execute();
+      // A username is unique among live users; a deleted user's name may be taken again.
+      await sql`CREATE UNIQUE INDEX users_username_live ON users (username) WHERE deleted_at IS NULL`.execute(db);
+      await db.schema
+        .createTable('settings')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('deleted_at', 'text')
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .execute();
+      await sql`CREATE UNIQUE INDEX settings_key_live ON settings (key) WHERE deleted_at IS NULL`.execute(db);
+      await db.schema
+        .createTable('outbox')
+        .addColumn('id', 'integer', (c) =>
+          dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedByDefaultAsIdentity(),
+        )
+        .addColumn('stream', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('batch_seq', 'integer')
+        .execute();
+      await db.schema.createIndex('outbox_stream_batch').on('outbox').columns(['stream', 'batch_seq', 'id']).execute();
+      await db.schema
+        .createTable('export_streams')
+        .addColumn('stream', 'text', (c) => c.primaryKey())
+        .addColumn('last_seq', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('export_batches')
+        .addColumn('stream', 'text', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('written_at', 'text')
+        .addPrimaryKeyConstraint('export_batches_pk', ['stream', 'seq'])
+        .execute();
+      await db.schema
+        .createIndex('export_batches_unwritten')
+        .on('export_batches')
+        .columns(['stream', 'written_at'])
+        .execute();
+      await db
+        .insertInto('export_streams' as never)
+        .values(STREAMS.map((stream) => ({ stream, last_seq: 0 })) as never)
+        .execute();
+    },
+  },
+});

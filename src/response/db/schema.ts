@@ -1,0 +1,79 @@
+import type { Generated } from 'kysely';
+import type { Stream } from '../../exchange/index.js';
+
+/** The Response Network's tables. Timestamps are ISO-8601 UTC text; booleans are 0/1. */
+export interface ResponseDatabase {
+  users: UsersTable;
+  profile_types: ProfileTypesTable;
+  settings: SettingsTable;
+  outbox: OutboxTable;
+  export_streams: ExportStreamsTable;
+  export_batches: ExportBatchesTable;
+}
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  email: string | null;
+  hashed_password: string;
+  is_admin: number;
+  is_active: number;
+  profile_type_id: string | null;
+  created_at: string;
+  updated_at: string;
+  /** Soft delete: the row stays as a tombstone so snapshots carry the deletion. */
+  deleted_at: string | null;
+  /** Grows on every change of the row. */
+  version: number;
+  /** Grows on every password change; guards the password separately from the rest of the record. */
+  password_version: number;
+  password_changed_at: string;
+}
+
+export interface ProfileTypesTable {
+  id: string;
+  name: string;
+  description: string | null;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+  version: number;
+}
+
+export interface SettingsTable {
+  id: string;
+  key: string;
+  /** JSON text. */
+  value: string;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+  version: number;
+}
+
+/**
+ * Changes waiting to be exported, written in the same transaction as the change itself. `batch_seq` is
+ * set when an export claims the row; the row's payload never changes after insert.
+ */
+export interface OutboxTable {
+  id: Generated<number>;
+  stream: Stream;
+  payload: string;
+  created_at: string;
+  batch_seq: number | null;
+}
+
+/** Per stream, the last batch sequence number handed out. */
+export interface ExportStreamsTable {
+  stream: Stream;
+  last_seq: number;
+}
+
+/** Every batch handed out; `written_at` is null until its file is safely in the exchange folder. */
+export interface ExportBatchesTable {
+  stream: Stream;
+  seq: number;
+  count: number;
+  created_at: string;
+  written_at: string | null;
+}

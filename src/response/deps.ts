@@ -1,0 +1,40 @@
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { Config } from '../platform/config.js';
+import type { Db } from '../platform/db.js';
+import type { Logger } from '../platform/logger.js';
+import { within } from '../platform/tasks.js';
+import type { ResponseDatabase } from './db/schema.js';
+import type { ExportJobData, ResponseTaskName } from './jobs/registry.js';
+
+/** Everything the Response API needs; tests build it with their own database, queue and folders. */
+export interface ResponseDeps {
+  readonly config: Config;
+  readonly db: Db<ResponseDatabase>;
+  readonly queue: Queue;
+  readonly jwtSecret: string;
+  readonly logger: Logger;
+  readonly pingRedis: () => Promise<boolean>;
+  /**
+   * Enqueues a task after a commit and returns its id, or null when Redis does not take it within
+   * 2 s: the change is already in the outbox, and the scheduled export carries it.
+   */
+  readonly enqueue: (name: ResponseTaskName, data: ExportJobData, log: Logger) => Promise<string | null>;
+}
+
+export function queueEnqueuer(queue: Queue): ResponseDeps['enqueue'] {
+  return async (name, data, log) => {
+    const id = randomUUID();
+    try {
+      const job = await within(queue.add(name, data, { jobId: id }), 2000);
+      if (job) return id;
+      log.warn({ task: name }, 'Redis did not take the task within 2 s; the scheduled export will carry the change');
+    } catch (err) {
+      log.warn(
+        { task: name, err: (err as Error).message },
+        'could not enqueue; the scheduled export will carry the change',
+      );
+    }
+    return null;
+  };
+}

@@ -1,0 +1,70 @@
+import type { Kysely } from 'kysely';
+import type { Stream } from '../../exchange/index.js';
+import type { ResponseDatabase } from '../db/schema.js';
+import {
+  type ExportContext,
+  type ExportResult,
+  exportChanges,
+  exportSnapshot,
+  type SnapshotSource,
+} from '../exporter.js';
+import { userRecord } from '../users/users.repository.js';
+
+/** The Response Network's queue (BullMQ appends it to the key prefix). */
+export const RESPONSE_QUEUE = 'response';
+
+export interface ExportJobData {
+  /** Also write the whole-set snapshot (the scheduled run does; the fast path after a change does not). */
+  snapshot?: boolean;
+  /** For the log only: which user's change asked for this run. */
+  user_id?: string;
+}
+
+interface TaskSpec {
+  /** The change streams this task flushes. */
+  readonly streams: readonly Stream[];
+  /** The snapshot it writes when asked, and where its rows come from. */
+  readonly snapshot?: { stream: Stream; source: SnapshotSource };
+}
+
+const usersSnapshot: SnapshotSource = async function* (trx: Kysely<ResponseDatabase>) {
+  for await (const row of trx.selectFrom('users').selectAll().orderBy('id').stream(1000)) {
+    yield JSON.stringify(userRecord(row));
+  }
+};
+
+/**
+ * Every task the Response worker runs, by the seed's names. Adding a name here without a spec is a
+ * compile error, and the worker refuses names that are not here.
+ */
+export const RESPONSE_TASKS = {
+  sync_password_to_request_network: { streams: ['password_changes'] },
+  export_users: { streams: ['users', 'password_changes'], snapshot: { stream: 'users', source: usersSnapshot } },
+} as const satisfies Record<string, TaskSpec>;
+
+export type ResponseTaskName = keyof typeof RESPONSE_TASKS;
+export const isResponseTask = (name: string): name is ResponseTaskName => Object.hasOwn(RESPONSE_TASKS, name);
+
+export async function runResponseTask(
+  ctx: ExportContext,
+  name: ResponseTaskName,
+  data: ExportJobData,
+): Promise<ExportResult> {
+  const spec: TaskSpec = RESPONSE_TASKS[name];
+  const changes = await exportChanges(ctx, spec.streams);
+  if (!data.snapshot || !spec.snapshot) return changes;
+  const snap = await exportSnapshot(ctx, spec.snapshot.stream, spec.snapshot.source);
+  return { ...snap, count: snap.count, files: [...changes.files, ...snap.files] };
+}
+
+export interface ScheduleEntry {
+  readonly id: string;
+  readonly task: ResponseTaskName;
+  readonly everyMs: number;
+  readonly data: ExportJobData;
+}
+
+/** The seed's beat schedule, as data. */
+export const responseSchedule = (exportIntervalS: number): ScheduleEntry[] => [
+  { id: 'export-users-every-minute', task: 'export_users', everyMs: exportIntervalS * 1000, data: { snapshot: true } },
+];

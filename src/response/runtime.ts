@@ -1,0 +1,87 @@
+import { UnrecoverableError } from 'bullmq';
+import type { Kysely } from 'kysely';
+import { type Db, migrate, openDb } from '../platform/db.js';
+import { hashPassword } from '../platform/passwords.js';
+import { openRedis, type Runtime, requireExchangeKey } from '../platform/runtime.js';
+import { createQueue } from '../platform/tasks.js';
+import { startWorker, upsertSchedules } from '../platform/worker.js';
+import { buildResponseApp } from './app.js';
+import { responseMigrations } from './db/migrations.js';
+import type { ResponseDatabase } from './db/schema.js';
+import { queueEnqueuer } from './deps.js';
+import { isResponseTask, RESPONSE_QUEUE, responseSchedule, runResponseTask } from './jobs/registry.js';
+import { findUserByName, insertUser } from './users/users.repository.js';
+
+/** Opens and migrates the Response database, registered for shutdown. */
+export async function openResponseDb(rt: Runtime): Promise<Db<ResponseDatabase>> {
+  const db = await openDb<ResponseDatabase>(rt.config.responseDatabaseUrl);
+  rt.lifecycle.add({ name: 'response database', stop: () => db.close() });
+  await migrate(db, responseMigrations(db.dialect));
+  return db;
+}
+
+/** Creates the admin account on first start (from ADMIN_USERNAME/ADMIN_PASSWORD or the kept secrets). */
+export async function ensureAdmin(db: Kysely<ResponseDatabase>, rt: Runtime): Promise<void> {
+  const { adminUsername, adminPassword } = rt.secrets;
+  if (await findUserByName(db, adminUsername)) return;
+  const hashedPassword = await hashPassword(adminPassword, rt.config.bcryptCost);
+  try {
+    await insertUser(db, { username: adminUsername, hashedPassword, isAdmin: true });
+    rt.logger.info({ username: adminUsername }, 'created the admin account');
+  } catch (err) {
+    // Another process created it at the same moment.
+    if (!(await findUserByName(db, adminUsername))) throw err;
+  }
+}
+
+const queuePrefix = (rt: Runtime) => rt.config.queuePrefix;
+
+export async function startResponseApi(rt: Runtime, opts: { listen: boolean } = { listen: true }) {
+  const logger = rt.logger.child({ component: 'response-api' });
+  const db = await openResponseDb(rt);
+  await ensureAdmin(db.kysely, rt);
+  const { redis, ping } = openRedis(rt, rt.config.responseRedisUrl, 'response api redis');
+  const queue = createQueue(RESPONSE_QUEUE, queuePrefix(rt), redis);
+  const app = await buildResponseApp({
+    config: rt.config,
+    db,
+    queue,
+    jwtSecret: rt.secrets.responseJwtSecret,
+    logger,
+    pingRedis: ping,
+    enqueue: queueEnqueuer(queue),
+  });
+  rt.lifecycle.add({ name: 'response api', stop: () => app.close() });
+  if (opts.listen) await app.listen({ host: rt.config.host, port: rt.config.responsePort });
+  return app;
+}
+
+export async function startResponseWorker(rt: Runtime, concurrency = 4) {
+  const logger = rt.logger.child({ component: 'response-worker' });
+  const exchangeKey = requireExchangeKey(rt);
+  const db = await openResponseDb(rt);
+  const { redis } = openRedis(rt, rt.config.responseRedisUrl, 'response worker redis');
+  const ctx = { db: db.kysely, exportDir: rt.config.exportDir, exchangeKey, batchSize: 5000 };
+  const running = startWorker({
+    queue: RESPONSE_QUEUE,
+    prefix: queuePrefix(rt),
+    connection: redis,
+    logger,
+    concurrency,
+    handle: async (job) => {
+      if (!isResponseTask(job.name)) throw new UnrecoverableError(`unknown task ${job.name}`);
+      return runResponseTask(ctx, job.name, job.data ?? {});
+    },
+  });
+  rt.lifecycle.add({ name: 'response worker', stop: () => running.close() });
+  return running;
+}
+
+export async function startResponseBeat(rt: Runtime) {
+  const logger = rt.logger.child({ component: 'response-beat' });
+  const { redis } = openRedis(rt, rt.config.responseRedisUrl, 'response beat redis');
+  const queue = createQueue(RESPONSE_QUEUE, queuePrefix(rt), redis);
+  rt.lifecycle.add({ name: 'response beat', stop: () => queue.close() });
+  await upsertSchedules(queue, responseSchedule(rt.config.exportIntervalS), logger);
+  return queue;
+}

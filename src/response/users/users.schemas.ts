@@ -1,0 +1,47 @@
+import { Type } from 'typebox';
+
+export const Username = Type.String({
+  pattern: '^[A-Za-z0-9_.-]{3,64}$',
+  description: '3-64 letters, digits, "_", "." or "-"',
+});
+
+/** A user as the API shows it: never the hash. */
+export const UserOut = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  username: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  is_active: Type.Boolean(),
+  is_admin: Type.Boolean(),
+  profile_type_id: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+
+export const UserCreate = Type.Object(
+  {
+    username: Username,
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+    email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 320 }), Type.Null()])),
+    is_admin: Type.Optional(Type.Boolean()),
+    is_active: Type.Optional(Type.Boolean()),
+    profile_type_id: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+export const ResetPassword = Type.Object(
+  { new_password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  { additionalProperties: false },
+);
+
+export const ResetPasswordOut = Type.Object({
+  success: Type.Boolean(),
+  /** Null when Redis could not take the job: the scheduled export still carries the change. */
+  sync_task_id: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const UserIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+export const Page = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+});
