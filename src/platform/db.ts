@@ -12,6 +12,8 @@ export interface Db<Schema> {
   readonly dialect: Dialect;
   /** A short description safe to log (no password). */
   readonly describe: string;
+  /** The PostgreSQL schema the tables live in, when the URL named one. */
+  readonly schema?: string;
   close(): Promise<void>;
 }
 
@@ -62,7 +64,13 @@ async function openPostgres<Schema>(url: string): Promise<Db<Schema>> {
   pool.on('error', () => undefined);
   const kysely = new Kysely<Schema>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
   u.password = u.password ? '***' : '';
-  return { kysely, dialect: 'postgres', describe: u.toString(), close: () => kysely.destroy() };
+  return {
+    kysely,
+    dialect: 'postgres',
+    describe: u.toString(),
+    ...(schema ? { schema } : {}),
+    close: () => kysely.destroy(),
+  };
 }
 
 /** Runs the given migrations in name order; safe to call from several processes at once. */
@@ -70,6 +78,8 @@ export async function migrate<Schema>(db: Db<Schema>, migrations: Record<string,
   const migrator = new Migrator({
     db: db.kysely,
     provider: { getMigrations: async () => migrations },
+    // Named explicitly: Kysely would otherwise find another schema's migration tables and skip its own.
+    ...(db.schema ? { migrationTableSchema: db.schema } : {}),
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { type Config, loadConfig } from '../../src/platform/config.js';
+import type { App } from '../../src/platform/http.js';
+import { createLogger } from '../../src/platform/logger.js';
+import type { Runtime } from '../../src/platform/runtime.js';
+import { resolveSecrets } from '../../src/platform/secrets.js';
+import { Lifecycle } from '../../src/platform/shutdown.js';
+import { REQUEST_QUEUE } from '../../src/request/jobs/registry.js';
+import { startRequestApi, startRequestWorker } from '../../src/request/runtime.js';
+import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
+import { startResponseApi, startResponseWorker } from '../../src/response/runtime.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/** The dialects this run can test: SQLite always, PostgreSQL when one answers. */
+export const dialects = (): Dialect[] => (inject('postgresUrl') ? ['sqlite', 'postgres'] : ['sqlite']);
+
+export const uniqueName = (prefix: string) => `${prefix}_${randomBytes(5).toString('hex')}`;
+
+export interface TestEnv {
+  readonly dir: string;
+  readonly env: Record<string, string>;
+  readonly config: Config;
+  /** Drops what the environment made: PostgreSQL schemas, Redis keys and the temp folder. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A private corner of every shared service: a temp folder (data, exchange, quarantine), a Redis key
+ * prefix, and a PostgreSQL schema per database when the dialect is postgres.
+ */
+export function testEnv(dialect: Dialect = 'sqlite', extra: Record<string, string> = {}): TestEnv {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netsync-test-'));
+  const prefix = uniqueName('t');
+  const schemas = [uniqueName('resp'), uniqueName('req')];
+  const pgUrl = inject('postgresUrl');
+  const dbUrl = (schema: string, file: string) =>
+    dialect === 'postgres' && pgUrl ? `${pgUrl}?schema=${schema}` : `sqlite:${path.join(dir, 'data', file)}`;
+  const env: Record<string, string> = {
+    REDIS_URL: inject('redisUrl'),
+    DATA_DIR: path.join(dir, 'data'),
+    EXPORT_DIR: path.join(dir, 'exports'),
+    RESPONSE_DATABASE_URL: dbUrl(schemas[0] as string, 'response.sqlite'),
+    REQUEST_DATABASE_URL: dbUrl(schemas[1] as string, 'request.sqlite'),
+    QUEUE_PREFIX: prefix,
+    EXCHANGE_KEY: randomBytes(32).toString('hex'),
+    ADMIN_USERNAME: 'admin',
+    ADMIN_PASSWORD: 'Admin-pass-1',
+    BCRYPT_COST: '4',
+    LOG_LEVEL: process.env.NETSYNC_TEST_LOG_LEVEL ?? 'silent',
+    RESPONSE_PORT: '0',
+    REQUEST_PORT: '0',
+    ...extra,
+  };
+  const config = loadConfig(env);
+  return {
+    dir,
+    env,
+    config,
+    async cleanup() {
+      if (dialect === 'postgres' && pgUrl) {
+        const client = new pg.Client({ connectionString: pgUrl });
+        await client.connect();
+        for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+        await client.end();
+      }
+      const redis = new Redis(config.redisUrl);
+      for (const name of [RESPONSE_QUEUE, REQUEST_QUEUE]) {
+        const q = new Queue(name, { connection: redis, prefix });
+        await q.obliterate({ force: true }).catch(() => undefined);
+        await q.close();
+      }
+      redis.disconnect();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function testRuntime(config: Config): Runtime {
+  const logger = createLogger(config.logLevel);
+  return { config, secrets: resolveSecrets(config, { makeExchangeKey: false }), logger, lifecycle: new Lifecycle(logger) };
+}
+
+export interface TestSystem {
+  readonly env: TestEnv;
+  readonly rt: Runtime;
+  readonly response: App;
+  readonly request: App;
+  /** An admin's bearer token on the Response Network. */
+  readonly adminToken: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Both networks in this process, as `netsync up` runs them but without listening (requests go through
+ * `inject`) and without the beats (tests trigger what they need; the watcher gives the fast path).
+ */
+export async function startSystem(
+  opts: { dialect?: Dialect; env?: Record<string, string>; watch?: boolean } = {},
+): Promise<TestSystem> {
+  const env = testEnv(opts.dialect ?? 'sqlite', opts.env);
+  const rt = testRuntime(env.config);
+  await startRequestWorker(rt, { watch: opts.watch ?? true });
+  const request = await startRequestApi(rt, { listen: false });
+  await startResponseWorker(rt);
+  const response = await startResponseApi(rt, { listen: false });
+  const adminToken = await login(response, 'admin', 'Admin-pass-1');
+  return {
+    env,
+    rt,
+    response,
+    request,
+    adminToken,
+    async stop() {
+      await rt.lifecycle.stop();
+      await env.cleanup();
+    },
+  };
+}
+
+export async function login(app: App, username: string, password: string): Promise<string> {
+  const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } });
+  if (res.statusCode !== 200) throw new Error(`login ${username}: ${res.statusCode} ${res.body}`);
+  return res.json().access_token as string;
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns how long it took in ms. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<number> {
+  const start = performance.now();
+  for (;;) {
+    if (await check()) return performance.now() - start;
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** True when `password` logs `username` in on `app`. */
+export async function canLogin(app: App, username: string, password: string): Promise<boolean> {
+  const res = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } });
+  return res.statusCode === 200;
+}
