@@ -16,7 +16,7 @@ function runtime(opts: { makeExchangeKey: boolean }): Runtime {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const secrets = resolveSecrets(config, opts);
-  return { config, secrets, logger, lifecycle: new Lifecycle(logger) };
+  return { config, secrets, logger, lifecycle: new Lifecycle(logger, config.shutdownGraceS) };
 }
 
 /** Runs a long-lived part until a signal; any start-up failure is one line and exit code 1 (2 for config). */

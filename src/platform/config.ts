@@ -32,6 +32,8 @@ export interface Config {
   /** BullMQ key prefix; each network appends its own name so one Redis can hold both. */
   readonly queuePrefix: string;
   readonly logLevel: string;
+  /** How long running jobs get to finish at shutdown before they go back to the queue. Default 10 s. */
+  readonly shutdownGraceS: number;
   /** bcrypt cost for new hashes. 12 in production; tests may lower it. */
   readonly bcryptCost: number;
 }
@@ -131,6 +133,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     queuePrefix: text(env, 'QUEUE_PREFIX', 'netsync'),
     logLevel: text(env, 'LOG_LEVEL', 'info'),
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 15),
+    shutdownGraceS: integer(env, 'SHUTDOWN_GRACE_S', 10, 0, 3600),
   });
 }
 

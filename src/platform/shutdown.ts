@@ -14,7 +14,10 @@ export class Lifecycle {
   private readonly parts: Stoppable[] = [];
   private stopping: Promise<void> | undefined;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly graceS = 10,
+  ) {}
 
   add(part: Stoppable): void {
     this.parts.push(part);
@@ -42,7 +45,7 @@ export class Lifecycle {
         process.exit(130);
       }
       signalled = true;
-      this.logger.info(`${signal}: stopping (jobs get 10 s to finish; press Ctrl-C again to exit now)`);
+      this.logger.info(`${signal}: stopping (jobs get ${this.graceS} s to finish; press Ctrl-C again to exit now)`);
       this.stop().then(
         () => process.exit(0),
         () => process.exit(1),

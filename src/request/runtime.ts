@@ -55,7 +55,7 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
       return importer.importAll();
     },
   });
-  rt.lifecycle.add({ name: 'request worker', stop: () => running.close() });
+  rt.lifecycle.add({ name: 'request worker', stop: () => running.close(rt.config.shutdownGraceS * 1000) });
   if (opts.watch) {
     const queue = createQueue(REQUEST_QUEUE, rt.config.queuePrefix, redis);
     const watcher = await watchExchange(rt.config.exportDir, queue, logger);

@@ -73,7 +73,7 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
       return runResponseTask(ctx, job.name, job.data ?? {});
     },
   });
-  rt.lifecycle.add({ name: 'response worker', stop: () => running.close() });
+  rt.lifecycle.add({ name: 'response worker', stop: () => running.close(rt.config.shutdownGraceS * 1000) });
   return running;
 }
 

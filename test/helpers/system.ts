@@ -57,6 +57,7 @@ export function testEnv(dialect: Dialect = 'sqlite', extra: Record<string, strin
     LOG_LEVEL: process.env.NETSYNC_TEST_LOG_LEVEL ?? 'silent',
     RESPONSE_PORT: '0',
     REQUEST_PORT: '0',
+    SHUTDOWN_GRACE_S: '2',
     ...extra,
   };
   const config = loadConfig(env);

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, maskedConfig } from '../../src/platform/config.js';
+
+describe('configuration', () => {
+  it('has the seed defaults', () => {
+    const c = loadConfig({}, '/srv/netsync');
+    expect(c.redisUrl).toBe('redis://127.0.0.1:6380/0');
+    expect(c.responseRedisUrl).toBe(c.redisUrl);
+    expect(c.requestRedisUrl).toBe(c.redisUrl);
+    expect(c.dataDir).toBe('/srv/netsync/data');
+    expect(c.exportDir).toBe('/srv/netsync/exports');
+    expect(c.quarantineDir).toBe('/srv/netsync/quarantine');
+    expect(c.responseDatabaseUrl).toBe('sqlite:/srv/netsync/data/response.sqlite');
+    expect(c.requestDatabaseUrl).toBe('sqlite:/srv/netsync/data/request.sqlite');
+    expect([c.host, c.responsePort, c.requestPort]).toEqual(['127.0.0.1', 8000, 8001]);
+    expect([c.exportIntervalS, c.importIntervalS, c.bcryptCost]).toEqual([60, 60, 12]);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it.each([
+    ['RESPONSE_PORT', 'eighty', /RESPONSE_PORT: must be a whole number from 0 to 65535/],
+    ['REDIS_URL', 'localhost:6379', /REDIS_URL: must start with redis:\/\//],
+    ['REQUEST_DATABASE_URL', 'mysql://x', /REQUEST_DATABASE_URL: must be sqlite:<file> or postgres:/],
+    ['EXCHANGE_KEY', 'short', /EXCHANGE_KEY: must be at least 32 characters/],
+    ['IMPORT_INTERVAL_S', '0', /IMPORT_INTERVAL_S: must be a whole number from 1/],
+    ['ADMIN_USERNAME', 'a b', /ADMIN_USERNAME: must be 3-64/],
+  ])('refuses a bad %s, naming it', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('lets each network have its own Redis', () => {
+    const c = loadConfig({ REDIS_URL: 'redis://a:1/0', REQUEST_REDIS_URL: 'redis://b:2/0' });
+    expect(c.responseRedisUrl).toBe('redis://a:1/0');
+    expect(c.requestRedisUrl).toBe('redis://b:2/0');
+  });
+
+  it('masks secrets and URL passwords', () => {
+    const c = loadConfig({
+      ADMIN_PASSWORD: 'Top-secret-1',
+      EXCHANGE_KEY: 'k'.repeat(40),
+      REDIS_URL: 'redis://:hunter2@127.0.0.1:6379/0',
+      RESPONSE_DATABASE_URL: 'postgres://app:pgpass@db:5432/x',
+    });
+    const text = JSON.stringify(maskedConfig(c));
+    for (const secret of ['Top-secret-1', 'k'.repeat(40), 'hunter2', 'pgpass']) expect(text).not.toContain(secret);
+    expect(text).toContain('***');
+  });
+});
