@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { type Static, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { describeErrors } from './records.js';
 import type { Stream } from './streams.js';
 
 /**
@@ -15,7 +16,7 @@ import type { Stream } from './streams.js';
  *   "mac":"hmac-sha256:<hex>"}
  *
  * `header.sha256` is the SHA-256 of every record line (without its comma) followed by "\n";
- * `mac` is HMAC-SHA256(EXCHANGE_KEY, JSON.stringify(header)). The MAC binds the header, the header binds
+ * `mac` is HMAC-SHA256(EXCHANGE_KEY, canonicalJson(header)) (keys sorted; line 1 is written that way). The MAC binds the header, the header binds
  * the records: a changed byte anywhere fails one of the two checks. See docs/exchange-protocol.md.
  */
 export const FORMAT = 'netsync-exchange';
@@ -54,8 +55,21 @@ export type HeaderFields = Omit<Header, 'format' | 'version' | 'count' | 'sha256
 const headerChecker = Compile(Header);
 
 export const keyId = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 8);
+/**
+ * JSON with object keys sorted at every level: the one text of a header both sides agree on, whatever
+ * order a writer put its keys in.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.keys(value as object)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${entries.join(',')}}`;
+}
+
 export const macOf = (key: string, header: Header): string =>
-  createHmac('sha256', key).update(JSON.stringify(header)).digest('hex');
+  createHmac('sha256', key).update(canonicalJson(header)).digest('hex');
 
 export const HEADER_PREFIX = '{"header":';
 export const RECORDS_OPEN = '"records":[';
@@ -64,7 +78,7 @@ export const MAC_PREFIX = '"mac":"hmac-sha256:';
 
 /** Line 1 of a file for this header, padded with spaces (valid JSON whitespace) to its fixed width. */
 export function headerLine(header: Header): string {
-  const body = `${HEADER_PREFIX}${JSON.stringify(header)}`;
+  const body = `${HEADER_PREFIX}${canonicalJson(header)}`;
   const pad = HEADER_LINE_BYTES - Buffer.byteLength(body) - 2; // "," and "\n"
   if (pad < 0) throw new Error(`exchange header longer than ${HEADER_LINE_BYTES} bytes`);
   return `${body}${' '.repeat(pad)},\n`;
@@ -78,8 +92,7 @@ export function headerProblem(value: unknown): string | undefined {
     const v = (value as Header).version;
     return v > FORMAT_VERSION ? `format version ${v} is newer than this importer reads (${FORMAT_VERSION})` : undefined;
   }
-  const first = [...headerChecker.Errors(value)][0];
-  return `bad header: ${first ? `${first.instancePath || '(header)'} ${first.message}` : 'invalid'}`;
+  return `bad header: ${describeErrors(headerChecker.Errors(value))}`;
 }
 
 /** Constant-time comparison of two hex digests. */

@@ -81,10 +81,25 @@ const checkers = {
   profile_types: Compile(ProfileTypeRecord),
 };
 
+/** A readable reason from TypeBox's errors: the field and what is wrong with it. */
+export function describeErrors(
+  errors: Iterable<{ keyword: string; instancePath: string; message: string; params: object }>,
+): string {
+  const list = [...errors];
+  const extra = list.find((e) => e.keyword === 'additionalProperties');
+  if (extra) {
+    const names = (extra.params as { additionalProperties?: string[] }).additionalProperties ?? [];
+    return `unknown field ${names.map((n) => `"${n}"`).join(', ')}`;
+  }
+  const first = list.find((e) => e.keyword !== 'boolean') ?? list[0];
+  if (!first) return 'invalid';
+  const missing = (first.params as { requiredProperties?: string[] }).requiredProperties;
+  if (first.keyword === 'required' && missing) return `missing field ${missing.map((n) => `"${n}"`).join(', ')}`;
+  return `${first.instancePath || '(record)'} ${first.message}`;
+}
+
 /** Why `value` is not a valid record of `stream`, or undefined when it is. */
 export function recordProblem(stream: Stream, value: unknown): string | undefined {
   const checker = checkers[stream];
-  if (checker.Check(value)) return undefined;
-  const first = [...checker.Errors(value)][0];
-  return first ? `${first.instancePath || '(record)'} ${first.message}` : 'invalid record';
+  return checker.Check(value) ? undefined : describeErrors(checker.Errors(value));
 }
