@@ -38,16 +38,28 @@ describe('Response API contract', () => {
     });
 
   it('logs in with the right password only', async () => {
-    const ok = await sys.response.inject({ method: 'POST', url: '/auth/login', payload: { username: 'john', password: 'Secret123' } });
+    const ok = await sys.response.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { username: 'john', password: 'Secret123' },
+    });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toEqual({ access_token: expect.any(String), token_type: 'bearer' });
-    const bad = await sys.response.inject({ method: 'POST', url: '/auth/login', payload: { username: 'john', password: 'nope' } });
+    const bad = await sys.response.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { username: 'john', password: 'nope' },
+    });
     expect(bad.statusCode).toBe(401);
-    const nobody = await sys.response.inject({ method: 'POST', url: '/auth/login', payload: { username: 'ghost', password: 'x' } });
+    const nobody = await sys.response.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { username: 'ghost', password: 'x' },
+    });
     expect(nobody.statusCode).toBe(401);
   });
 
-  it('answers 401 without a token and 403 with another user\'s token', async () => {
+  it("answers 401 without a token and 403 with another user's token", async () => {
     expect((await reset(mary.id, { new_password: 'Another123' })).statusCode).toBe(401);
     const other = await reset(mary.id, { new_password: 'Another123' }, johnToken);
     expect(other.statusCode).toBe(403);
@@ -64,7 +76,15 @@ describe('Response API contract', () => {
     const res = await reset(john.id, { new_password: 'MyOwn12345' }, johnToken);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ success: true, sync_task_id: expect.any(String) });
-    expect((await sys.response.inject({ method: 'POST', url: '/auth/login', payload: { username: 'john', password: 'MyOwn12345' } })).statusCode).toBe(200);
+    expect(
+      (
+        await sys.response.inject({
+          method: 'POST',
+          url: '/auth/login',
+          payload: { username: 'john', password: 'MyOwn12345' },
+        })
+      ).statusCode,
+    ).toBe(200);
   });
 
   it('answers 404 for an unknown user and an unknown task', async () => {
@@ -75,7 +95,7 @@ describe('Response API contract', () => {
     expect(task.statusCode).toBe(404);
   });
 
-  it('answers 422 in FastAPI\'s shape, naming the field and the reason', async () => {
+  it("answers 422 in FastAPI's shape, naming the field and the reason", async () => {
     const weak = await reset(mary.id, { new_password: 'short' }, sys.adminToken);
     expect(weak.statusCode).toBe(422);
     expect(weak.json()).toEqual({
@@ -83,7 +103,11 @@ describe('Response API contract', () => {
     });
     const missing = await reset(mary.id, {}, sys.adminToken);
     expect(missing.statusCode).toBe(422);
-    expect(missing.json().detail[0]).toMatchObject({ loc: ['body', 'new_password'], msg: 'field required', type: 'missing' });
+    expect(missing.json().detail[0]).toMatchObject({
+      loc: ['body', 'new_password'],
+      msg: 'field required',
+      type: 'missing',
+    });
     const badId = await reset('not-a-uuid', { new_password: 'Another123' }, sys.adminToken);
     expect(badId.statusCode).toBe(422);
     expect(badId.json().detail[0].loc).toEqual(['params', 'id']);
@@ -131,7 +155,10 @@ describe('Response API contract', () => {
     await upsertSchedules(queue, entries, logger);
     const schedulers = await queue.getJobSchedulers();
     expect(schedulers.map((s) => s.key).sort()).toEqual(entries.map((e) => e.id).sort());
-    expect(schedulers.find((s) => s.key === 'export-users-every-minute')).toMatchObject({ name: 'export_users', every: 60000 });
+    expect(schedulers.find((s) => s.key === 'export-users-every-minute')).toMatchObject({
+      name: 'export_users',
+      every: 60000,
+    });
     await queue.close();
     redis.disconnect();
   });

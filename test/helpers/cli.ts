@@ -1,0 +1,62 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** A TCP port nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RunningCli {
+  readonly child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or the signal's name) once the process ends. */
+  readonly exited: Promise<number | string>;
+  /** Waits until the output matches `re`. */
+  waitForOutput(re: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+/** Runs `netsync <args>` from the TypeScript sources in a child process, as a user would run it. */
+export function runCli(args: string[], env: Record<string, string>, cwd = ROOT): RunningCli {
+  // tsx resolved from here, so the child may run in any folder.
+  const tsx = import.meta.resolve('tsx');
+  const child = spawn(process.execPath, ['--import', tsx, path.join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  return {
+    child,
+    output: () => out,
+    exited,
+    async waitForOutput(re, timeoutMs = 20_000) {
+      const start = Date.now();
+      while (!re.test(out)) {
+        if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}) before ${re}:\n${out}`);
+        if (Date.now() - start > timeoutMs) throw new Error(`no ${re} within ${timeoutMs} ms:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { pingRedis } from '../../src/platform/redis.js';
+import { freePort, runCli } from '../helpers/cli.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function workdir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'netsync-up-'));
+  dirs.push(d);
+  return d;
+}
+
+const post = async (url: string, body: unknown, token?: string) => {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+};
+
+async function loginOk(base: string, username: string, password: string, timeoutMs = 3000): Promise<boolean> {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    if ((await post(`${base}/auth/login`, { username, password })).status === 200) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+describe('netsync up', () => {
+  it('exits at once with one line saying how to get Redis when none answers and none can be started', async () => {
+    const port = await freePort();
+    const cli = runCli(
+      ['up'],
+      { PATH: '/nonexistent', REDIS_URL: `redis://127.0.0.1:${port}/0`, LOG_LEVEL: 'warn' },
+      workdir(),
+    );
+    const code = await cli.exited;
+    expect(code).toBe(1);
+    const lines = cli.output().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^netsync: no Redis answers at REDIS_URL and no redis-server is on PATH: install one .*set REDIS_URL/,
+    );
+  });
+
+  it('names a bad variable and exits 2', async () => {
+    const cli = runCli(['up'], { RESPONSE_PORT: 'eighty' }, workdir());
+    expect(await cli.exited).toBe(2);
+    expect(cli.output().trim()).toBe(
+      'netsync: configuration: RESPONSE_PORT: must be a whole number from 0 to 65535, got "eighty"',
+    );
+  });
+
+  it('runs everything, stops cleanly on Ctrl-C (with the Redis it started), and keeps data across restarts', async () => {
+    const cwd = workdir();
+    const [redisPort, responsePort, requestPort] = [await freePort(), await freePort(), await freePort()];
+    const env = {
+      REDIS_URL: `redis://127.0.0.1:${redisPort}/0`,
+      RESPONSE_PORT: String(responsePort),
+      REQUEST_PORT: String(requestPort),
+      BCRYPT_COST: '4',
+      LOG_LEVEL: 'warn',
+      SHUTDOWN_GRACE_S: '3',
+    };
+    const R = `http://127.0.0.1:${responsePort}`;
+    const Q = `http://127.0.0.1:${requestPort}`;
+
+    const first = runCli(['up'], env, cwd);
+    const banner = await first.waitForOutput(/Admin login +username "admin", password "([^"]+)"/);
+    const password = /password "([^"]+)"/.exec(banner)?.[1] as string;
+    expect(banner).toContain(`Response Network  ${R}`);
+    expect(banner).toContain(`Request Network   ${Q}`);
+    expect(banner).toContain(`${R}/docs`);
+    expect(fs.statSync(path.join(cwd, 'data/secrets.json')).mode & 0o777).toBe(0o600);
+    expect(await pingRedis(env.REDIS_URL)).toBe(true);
+
+    const admin = (await post(`${R}/auth/login`, { username: 'admin', password })).body.access_token as string;
+    const created = await post(`${R}/users`, { username: 'john', password: 'Secret123' }, admin);
+    expect(created.status).toBe(201);
+    expect(await loginOk(Q, 'john', 'Secret123')).toBe(true);
+    const docs = await fetch(`${Q}/docs/json`);
+    expect(docs.status).toBe(200);
+
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(0);
+    expect(await pingRedis(env.REDIS_URL, 300)).toBe(false);
+
+    const second = runCli(['up'], env, cwd);
+    const again = await second.waitForOutput(/Admin login/);
+    expect(again).toContain(`password "${password}"`);
+    expect(await loginOk(R, 'john', 'Secret123')).toBe(true);
+    expect(await loginOk(Q, 'john', 'Secret123')).toBe(true);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  }, 60_000);
+});
