@@ -1,8 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Kysely } from 'kysely';
 import type { RefusedFile, Stream } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
-import type { ImportContext } from './importer.js';
+import type { Logger } from '../../platform/logger.js';
+import type { RequestDatabase } from '../db/schema.js';
 
 /**
  * Moves a refused file out of the exchange folder into `<quarantine>/<stream>/`, logs why (once: the
@@ -10,7 +12,7 @@ import type { ImportContext } from './importer.js';
  * @returns where the file went, or undefined when it had already gone
  */
 export async function quarantine(
-  ctx: ImportContext,
+  ctx: { readonly db: Kysely<RequestDatabase>; readonly quarantineDir: string; readonly logger: Logger },
   file: string,
   stream: Stream,
   refusal: RefusedFile,
