@@ -10,6 +10,9 @@ import {
 } from '../platform/http.js';
 import { passwordMatches } from '../platform/passwords.js';
 import type { RequestDeps } from './deps.js';
+import { registerSyncedProfileTypeRoutes } from './profile-types/profile-types.routes.js';
+import { registerSyncedSettingRoutes } from './settings/settings.routes.js';
+import { registerSyncStatusRoute } from './sync/sync.routes.js';
 import { registerSyncedUserRoutes } from './users/users.routes.js';
 
 /** The Request Network's HTTP API: serves what was synced, and logs synced users in. */
@@ -53,5 +56,8 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
   );
 
   registerSyncedUserRoutes(app, deps);
+  registerSyncedSettingRoutes(app, deps);
+  registerSyncedProfileTypeRoutes(app, deps);
+  registerSyncStatusRoute(app, deps);
   return app;
 }

@@ -10,4 +10,6 @@ export interface RequestDeps {
   readonly jwtSecret: string;
   readonly logger: Logger;
   readonly pingRedis: () => Promise<boolean>;
+  /** The exchange folder, read (never written) by GET /sync/status to see what waits there. */
+  readonly exportDir?: string;
 }

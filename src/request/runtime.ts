@@ -22,7 +22,14 @@ export async function startRequestApi(rt: Runtime, opts: { listen: boolean } = {
   const db = await openRequestDb(rt);
   const { redis, ping } = openRedis(rt, rt.config.requestRedisUrl, 'request api redis');
   const queue = createQueue(REQUEST_QUEUE, rt.config.queuePrefix, redis);
-  const app = await buildRequestApp({ db, queue, jwtSecret: rt.secrets.requestJwtSecret, logger, pingRedis: ping });
+  const app = await buildRequestApp({
+    db,
+    queue,
+    jwtSecret: rt.secrets.requestJwtSecret,
+    logger,
+    pingRedis: ping,
+    exportDir: rt.config.exportDir,
+  });
   rt.lifecycle.add({ name: 'request api', stop: () => app.close() });
   if (opts.listen) await app.listen({ host: rt.config.host, port: rt.config.requestPort });
   return app;

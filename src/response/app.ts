@@ -15,6 +15,9 @@ import {
 import { passwordMatches } from '../platform/passwords.js';
 import { taskInfo } from '../platform/tasks.js';
 import type { ResponseDeps } from './deps.js';
+import { registerTaskRunRoute } from './jobs/run.routes.js';
+import { registerProfileTypeRoutes } from './profile-types/profile-types.routes.js';
+import { registerSettingRoutes } from './settings/settings.routes.js';
 import { findUserByName } from './users/users.repository.js';
 import { registerUserRoutes } from './users/users.routes.js';
 
@@ -88,5 +91,8 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
   );
 
   registerUserRoutes(app, deps);
+  registerSettingRoutes(app, deps);
+  registerProfileTypeRoutes(app, deps);
+  registerTaskRunRoute(app, deps);
   return app;
 }

@@ -9,6 +9,8 @@ const SyncedUser = Type.Object({
   is_active: Type.Boolean(),
   is_admin: Type.Boolean(),
   profile_type_id: Type.Union([Type.String(), Type.Null()]),
+  /** The user's synced profile type; null when none, or when it is not (or no longer) synced. */
+  profile_type: Type.Union([Type.Object({ id: Type.String(), name: Type.String() }), Type.Null()]),
   created_at: Type.String(),
   updated_at: Type.String(),
   synced_at: Type.String(),
@@ -29,23 +31,45 @@ const out = (u: {
   created_at: string;
   updated_at: string;
   synced_at: string;
-}) => ({ ...u, is_active: u.is_active === 1, is_admin: u.is_admin === 1 });
+  profile_type_name: string | null;
+}) => {
+  const { profile_type_name, ...rest } = u;
+  return {
+    ...rest,
+    is_active: u.is_active === 1,
+    is_admin: u.is_admin === 1,
+    profile_type:
+      u.profile_type_id !== null && profile_type_name !== null
+        ? { id: u.profile_type_id, name: profile_type_name }
+        : null,
+  };
+};
 
 const COLUMNS = [
-  'id',
-  'username',
-  'email',
-  'is_active',
-  'is_admin',
-  'profile_type_id',
-  'created_at',
-  'updated_at',
-  'synced_at',
+  'users.id',
+  'users.username',
+  'users.email',
+  'users.is_active',
+  'users.is_admin',
+  'users.profile_type_id',
+  'users.created_at',
+  'users.updated_at',
+  'users.synced_at',
+  'profile_types.name as profile_type_name',
 ] as const;
 
 /** The synced users, read-only. Deleted users are not shown. */
 export function registerSyncedUserRoutes(app: App, deps: RequestDeps): void {
   const db = deps.db.kysely;
+  // A type deleted (or not yet synced) shows as no type; the id stays visible in profile_type_id.
+  const withType = () =>
+    db
+      .selectFrom('users')
+      .leftJoin('profile_types', (j) =>
+        j.onRef('profile_types.id', '=', 'users.profile_type_id').on('profile_types.deleted_at', 'is', null),
+      )
+      .select(COLUMNS)
+      .where('users.deleted_at', 'is', null);
   app.get(
     '/users',
     {
@@ -58,12 +82,9 @@ export function registerSyncedUserRoutes(app: App, deps: RequestDeps): void {
       },
     },
     async (req) => {
-      const rows = await db
-        .selectFrom('users')
-        .select(COLUMNS)
-        .where('deleted_at', 'is', null)
-        .orderBy('created_at')
-        .orderBy('id')
+      const rows = await withType()
+        .orderBy('users.created_at')
+        .orderBy('users.id')
         .limit(req.query.limit)
         .offset(req.query.offset)
         .execute();
@@ -82,12 +103,7 @@ export function registerSyncedUserRoutes(app: App, deps: RequestDeps): void {
       },
     },
     async (req) => {
-      const row = await db
-        .selectFrom('users')
-        .select(COLUMNS)
-        .where('id', '=', req.params.id)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst();
+      const row = await withType().where('users.id', '=', req.params.id).executeTakeFirst();
       if (!row) throw notFound('user');
       return out(row);
     },

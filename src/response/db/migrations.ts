@@ -82,4 +82,13 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
         .execute();
     },
   },
+  '0002_profile_type_names': {
+    async up(db: Kysely<unknown>) {
+      // A profile type's name is unique among live types; users are counted by type before a delete.
+      await sql`CREATE UNIQUE INDEX profile_types_name_live ON profile_types (name) WHERE deleted_at IS NULL`.execute(
+        db,
+      );
+      await db.schema.createIndex('users_profile_type').on('users').column('profile_type_id').execute();
+    },
+  },
 });

@@ -8,6 +8,8 @@ import {
   exportSnapshot,
   type SnapshotSource,
 } from '../exporter.js';
+import { profileTypeLines } from '../profile-types/profile-types.repository.js';
+import { settingLines } from '../settings/settings.repository.js';
 import { userRecord } from '../users/users.repository.js';
 
 /** The Response Network's queue (BullMQ appends it to the key prefix). */
@@ -40,6 +42,11 @@ const usersSnapshot: SnapshotSource = async function* (trx: Kysely<ResponseDatab
 export const RESPONSE_TASKS = {
   sync_password_to_request_network: { streams: ['password_changes'] },
   export_users: { streams: ['users', 'password_changes'], snapshot: { stream: 'users', source: usersSnapshot } },
+  export_settings_to_request_network: { streams: ['settings'], snapshot: { stream: 'settings', source: settingLines } },
+  export_profile_types: {
+    streams: ['profile_types'],
+    snapshot: { stream: 'profile_types', source: profileTypeLines },
+  },
 } as const satisfies Record<string, TaskSpec>;
 
 export type ResponseTaskName = keyof typeof RESPONSE_TASKS;
@@ -67,4 +74,16 @@ export interface ScheduleEntry {
 /** The seed's beat schedule, as data. */
 export const responseSchedule = (exportIntervalS: number): ScheduleEntry[] => [
   { id: 'export-users-every-minute', task: 'export_users', everyMs: exportIntervalS * 1000, data: { snapshot: true } },
+  {
+    id: 'export-settings-every-minute',
+    task: 'export_settings_to_request_network',
+    everyMs: exportIntervalS * 1000,
+    data: { snapshot: true },
+  },
+  {
+    id: 'export-profile-types-every-minute',
+    task: 'export_profile_types',
+    everyMs: exportIntervalS * 1000,
+    data: { snapshot: true },
+  },
 ];

@@ -10,8 +10,25 @@ import {
 } from '../../platform/http.js';
 import { hashPassword, passwordProblem } from '../../platform/passwords.js';
 import type { ResponseDeps } from '../deps.js';
-import { findUser, findUserByName, insertUser, listUsers, setPassword, type UserRow } from './users.repository.js';
-import { Page, ResetPassword, ResetPasswordOut, UserCreate, UserIdParams, UserOut } from './users.schemas.js';
+import {
+  changeUser,
+  findUser,
+  findUserByName,
+  insertUser,
+  listUsers,
+  NoSuchProfileType,
+  setPassword,
+  type UserRow,
+} from './users.repository.js';
+import {
+  ResetPassword,
+  ResetPasswordOut,
+  UserCreate,
+  UserIdParams,
+  UserOut,
+  UserPatch,
+  UsersQuery,
+} from './users.schemas.js';
 
 export const userOut = (u: UserRow) => ({
   id: u.id,
@@ -60,7 +77,8 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
         });
       } catch (err) {
         if (isUniqueViolation(err)) return reply.status(409).send({ detail: `username "${b.username}" is taken` });
-        if (/foreign key/i.test(String(err))) throw unprocessable(['body', 'profile_type_id'], 'no such profile type');
+        if (err instanceof NoSuchProfileType || /foreign key/i.test(String(err)))
+          throw unprocessable(['body', 'profile_type_id'], 'no such profile type');
         throw err;
       }
       req.log.info({ user_id: user.id }, 'user created');
@@ -76,7 +94,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       schema: {
         tags: ['users'],
         security: [{ bearer: [] }],
-        querystring: Page,
+        querystring: UsersQuery,
         response: { 200: Type.Array(UserOut), ...AUTH_ERRORS },
       },
     },
@@ -100,6 +118,62 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       const user = await findUser(db.kysely, req.params.id);
       if (!user) throw notFound('user');
       return userOut(user);
+    },
+  );
+
+  app.patch(
+    '/users/:id',
+    {
+      preHandler: [authenticate, requireAdmin],
+      schema: {
+        tags: ['users'],
+        summary: "Change a user's username, email, profile type or active flag",
+        security: [{ bearer: [] }],
+        params: UserIdParams,
+        body: UserPatch,
+        response: { 200: UserOut, 404: ErrorResponse, 409: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      if (b.is_active === false && req.params.id === req.user.sub)
+        return reply.status(409).send({ detail: 'you cannot deactivate your own account' });
+      const taken = () => reply.status(409).send({ detail: `username "${b.username}" is taken` });
+      let user: UserRow | undefined;
+      try {
+        user = await changeUser(db.kysely, req.params.id, b);
+      } catch (err) {
+        if (err instanceof NoSuchProfileType) throw unprocessable(['body', 'profile_type_id'], 'no such profile type');
+        if (isUniqueViolation(err)) return taken();
+        throw err;
+      }
+      if (!user) throw notFound('user');
+      req.log.info({ user_id: user.id, version: user.version, fields: Object.keys(b) }, 'user changed');
+      await deps.enqueue('export_users', { user_id: user.id }, req.log);
+      return userOut(user);
+    },
+  );
+
+  app.delete(
+    '/users/:id',
+    {
+      preHandler: [authenticate, requireAdmin],
+      schema: {
+        tags: ['users'],
+        summary: 'Delete a user: it can no longer log in on either network',
+        security: [{ bearer: [] }],
+        params: UserIdParams,
+        response: { 204: Type.Null(), 404: ErrorResponse, 409: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req, reply) => {
+      if (req.params.id === req.user.sub)
+        return reply.status(409).send({ detail: 'you cannot delete your own account' });
+      const user = await changeUser(db.kysely, req.params.id, { deleted: true });
+      if (!user) throw notFound('user');
+      req.log.info({ user_id: user.id, version: user.version }, 'user deleted');
+      await deps.enqueue('export_users', { user_id: user.id }, req.log);
+      return reply.status(204).send(null);
     },
   );
 

@@ -45,3 +45,24 @@ export const Page = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   offset: Type.Integer({ minimum: 0, default: 0 }),
 });
+
+export const UsersQuery = Type.Object({
+  ...Page.properties,
+  username: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Exact username' })),
+  is_active: Type.Optional(Type.Boolean()),
+  profile_type_id: Type.Optional(
+    Type.Union([Type.String({ format: 'uuid' }), Type.Literal('none')], {
+      description: 'A profile type id, or "none" for users without one',
+    }),
+  ),
+});
+
+export const UserPatch = Type.Object(
+  {
+    username: Type.Optional(Username),
+    email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 320 }), Type.Null()])),
+    profile_type_id: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
+    is_active: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);

@@ -1,0 +1,122 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Type } from 'typebox';
+import { STREAMS, type Stream, seqOfBatchName, streamDir } from '../../exchange/index.js';
+import { type App, AUTH_ERRORS, authenticate } from '../../platform/http.js';
+import type { RequestDeps } from '../deps.js';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+const QuarantineEntry = Type.Object({
+  file: Type.String({ description: 'Where the refused file now is' }),
+  code: Type.String(),
+  reason: Type.String(),
+  quarantined_at: Type.String(),
+});
+
+const StreamStatus = Type.Object({
+  last_file: Nullable(Type.String()),
+  last_applied_at: Nullable(Type.String()),
+  last_seq: Type.Integer({ description: 'Newest batch applied (or covered by an applied snapshot)' }),
+  snapshot_seq: Type.Integer({ description: 'Stamp of the newest snapshot applied' }),
+  newest_seen: Type.Integer({ description: 'Newest sequence number seen in the exchange folder' }),
+  behind: Type.Integer({ description: 'newest_seen - last_seq: batches written but not applied yet' }),
+  lag_seconds: Nullable(
+    Type.Number({ description: 'Age of the oldest unapplied batch file in the folder; 0 when caught up' }),
+  ),
+  waiting_for: Nullable(Type.Integer({ description: 'The missing batch this stream cannot pass' })),
+  waiting_since: Nullable(Type.String()),
+  quarantine: Type.Object({ count: Type.Integer(), recent: Type.Array(QuarantineEntry) }),
+});
+
+const SyncStatus = Type.Object({
+  checked_at: Type.String(),
+  streams: Type.Object(
+    Object.fromEntries(STREAMS.map((s) => [s, StreamStatus])) as Record<Stream, typeof StreamStatus>,
+  ),
+});
+
+const RECENT_QUARANTINED = 5;
+
+/** The oldest batch file past `lastSeq` still in the folder, and the newest sequence number there. */
+async function folderState(exportDir: string, stream: Stream, lastSeq: number) {
+  const dir = streamDir(exportDir, stream);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  let oldest: { seq: number; name: string } | undefined;
+  let newest = 0;
+  for (const name of names) {
+    const seq = seqOfBatchName(name);
+    if (seq === undefined) continue;
+    newest = Math.max(newest, seq);
+    if (seq > lastSeq && (!oldest || seq < oldest.seq)) oldest = { seq, name };
+  }
+  const oldestAt = oldest
+    ? await fs.stat(path.join(dir, oldest.name)).then(
+        (s) => s.mtimeMs,
+        () => undefined,
+      )
+    : undefined;
+  return { newest, oldestAt };
+}
+
+/**
+ * GET /sync/status: per stream, how far the importer got and how far behind the Response Network it is.
+ * Everything comes from the importer's bookkeeping plus one listing of each stream's folder (which holds
+ * only unapplied batches: applied ones are removed), so it stays cheap to poll.
+ */
+export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
+  const db = deps.db.kysely;
+  app.get(
+    '/sync/status',
+    {
+      preHandler: [authenticate],
+      schema: {
+        tags: ['sync'],
+        summary: 'Per stream: last file applied, newest sequence applied, how far behind, quarantined files',
+        security: [{ bearer: [] }],
+        response: { 200: SyncStatus, ...AUTH_ERRORS },
+      },
+    },
+    async () => {
+      const now = Date.now();
+      const states = await db.selectFrom('import_streams').selectAll().execute();
+      const counts = await db
+        .selectFrom('quarantine_log')
+        .select(['stream', (eb) => eb.fn.countAll<number | string>().as('n')])
+        .groupBy('stream')
+        .execute();
+      const streams: Record<string, unknown> = {};
+      for (const stream of STREAMS) {
+        const s = states.find((r) => r.stream === stream);
+        if (!s) continue;
+        const folder = deps.exportDir ? await folderState(deps.exportDir, stream, s.last_seq) : undefined;
+        const newestSeen = Math.max(s.newest_seen, folder?.newest ?? 0);
+        const behind = Math.max(0, newestSeen - s.last_seq);
+        let lag: number | null = null;
+        if (behind === 0) lag = 0;
+        else if (folder?.oldestAt !== undefined) lag = Math.max(0, (now - folder.oldestAt) / 1000);
+        else if (s.waiting_since) lag = Math.max(0, (now - Date.parse(s.waiting_since)) / 1000);
+        const recent = await db
+          .selectFrom('quarantine_log')
+          .select(['file', 'code', 'reason', 'quarantined_at'])
+          .where('stream', '=', stream)
+          .orderBy('quarantined_at', 'desc')
+          .limit(RECENT_QUARANTINED)
+          .execute();
+        streams[stream] = {
+          last_file: s.last_file,
+          last_applied_at: s.last_applied_at,
+          last_seq: s.last_seq,
+          snapshot_seq: s.snapshot_seq,
+          newest_seen: newestSeen,
+          behind,
+          lag_seconds: lag === null ? null : Math.round(lag * 1000) / 1000,
+          waiting_for: s.waiting_for,
+          waiting_since: s.waiting_since,
+          quarantine: { count: Number(counts.find((c) => c.stream === stream)?.n ?? 0), recent },
+        };
+      }
+      return { checked_at: new Date(now).toISOString(), streams: streams as never };
+    },
+  );
+}

@@ -1,0 +1,152 @@
+import { Type } from 'typebox';
+import { type App, AUTH_ERRORS, authenticate, ErrorResponse, notFound, requireAdmin } from '../../platform/http.js';
+import type { ResponseDeps } from '../deps.js';
+import {
+  deleteProfileType,
+  findProfileType,
+  insertProfileType,
+  listProfileTypes,
+  type ProfileTypeRow,
+  updateProfileType,
+} from './profile-types.repository.js';
+import {
+  ProfileTypeCreate,
+  ProfileTypeIdParams,
+  ProfileTypeOut,
+  ProfileTypePatch,
+  ProfileTypesQuery,
+} from './profile-types.schemas.js';
+
+export const profileTypeOut = (p: ProfileTypeRow) => ({
+  id: p.id,
+  name: p.name,
+  description: p.description,
+  version: p.version,
+  created_at: p.created_at,
+  updated_at: p.updated_at,
+});
+
+const isUniqueViolation = (err: unknown) => /unique|duplicate key/i.test(String((err as Error).message));
+const nameTaken = (name: string) => ({ detail: `a profile type named "${name}" already exists` });
+
+/** Profile types: admin only. Every change is exported to the Request Network within a second. */
+export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
+  const db = deps.db.kysely;
+  const guard = { preHandler: [authenticate, requireAdmin] };
+  const tags = ['profile-types'];
+  const security = [{ bearer: [] }];
+  const exportNow = (log: typeof app.log) => deps.enqueue('export_profile_types', {}, log);
+
+  app.post(
+    '/profile-types',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        body: ProfileTypeCreate,
+        response: { 201: ProfileTypeOut, 409: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req, reply) => {
+      let row: ProfileTypeRow;
+      try {
+        row = await insertProfileType(db, req.body);
+      } catch (err) {
+        if (isUniqueViolation(err)) return reply.status(409).send(nameTaken(req.body.name));
+        throw err;
+      }
+      req.log.info({ profile_type_id: row.id }, 'profile type created');
+      await exportNow(req.log);
+      return reply.status(201).send(profileTypeOut(row));
+    },
+  );
+
+  app.get(
+    '/profile-types',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        summary: 'One page of profile types in name order',
+        querystring: ProfileTypesQuery,
+        response: { 200: Type.Array(ProfileTypeOut), ...AUTH_ERRORS },
+      },
+    },
+    async (req) => (await listProfileTypes(db, req.query)).map(profileTypeOut),
+  );
+
+  app.get(
+    '/profile-types/:id',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        params: ProfileTypeIdParams,
+        response: { 200: ProfileTypeOut, 404: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req) => {
+      const row = await findProfileType(db, req.params.id);
+      if (!row) throw notFound('profile type');
+      return profileTypeOut(row);
+    },
+  );
+
+  app.patch(
+    '/profile-types/:id',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        params: ProfileTypeIdParams,
+        body: ProfileTypePatch,
+        response: { 200: ProfileTypeOut, 404: ErrorResponse, 409: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req, reply) => {
+      let row: ProfileTypeRow | undefined;
+      try {
+        row = await updateProfileType(db, req.params.id, req.body);
+      } catch (err) {
+        if (isUniqueViolation(err) && req.body.name !== undefined)
+          return reply.status(409).send(nameTaken(req.body.name));
+        throw err;
+      }
+      if (!row) throw notFound('profile type');
+      req.log.info({ profile_type_id: row.id, version: row.version }, 'profile type changed');
+      await exportNow(req.log);
+      return profileTypeOut(row);
+    },
+  );
+
+  app.delete(
+    '/profile-types/:id',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        summary: 'Delete a profile type no live user has (409 otherwise)',
+        params: ProfileTypeIdParams,
+        response: { 204: Type.Null(), 404: ErrorResponse, 409: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const outcome = await deleteProfileType(db, req.params.id);
+      if (!outcome) throw notFound('profile type');
+      if ('inUseBy' in outcome) {
+        const n = outcome.inUseBy;
+        return reply.status(409).send({
+          detail: `profile type is in use by ${n} user${n === 1 ? '' : 's'}; give them another type (or none) first`,
+        });
+      }
+      req.log.info({ profile_type_id: req.params.id }, 'profile type deleted');
+      await exportNow(req.log);
+      return reply.status(204).send(null);
+    },
+  );
+}

@@ -1,0 +1,31 @@
+import { Type } from 'typebox';
+
+const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: '1-100 characters, not blank' });
+const Description = Type.Union([Type.String({ maxLength: 2000 }), Type.Null()]);
+
+export const ProfileTypeOut = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  version: Type.Integer(),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+
+export const ProfileTypeCreate = Type.Object(
+  { name: Name, description: Type.Optional(Description) },
+  { additionalProperties: false },
+);
+
+export const ProfileTypePatch = Type.Object(
+  { name: Type.Optional(Name), description: Type.Optional(Description) },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const ProfileTypeIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+export const ProfileTypesQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Names containing this, any case' })),
+});

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import type { SettingRecord } from '../../exchange/index.js';
+import { nowIso } from '../../platform/db.js';
+import { startsWith } from '../../platform/sql.js';
+import type { ResponseDatabase, SettingsTable } from '../db/schema.js';
+import { appendOutbox } from '../exporter.js';
+
+export type SettingRow = Selectable<SettingsTable>;
+
+/** The exchange record of a setting: its whole current state, deletion included. */
+export function settingRecord(row: SettingRow): SettingRecord {
+  return {
+    id: row.id,
+    key: row.key,
+    value: JSON.parse(row.value) as unknown,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    deleted_at: row.deleted_at,
+    version: row.version,
+  };
+}
+
+export const findSetting = (db: Kysely<ResponseDatabase>, key: string) =>
+  db.selectFrom('settings').selectAll().where('key', '=', key).where('deleted_at', 'is', null).executeTakeFirst();
+
+/** One page of live settings in key order; never more than `limit` rows are read. */
+export function listSettings(db: Kysely<ResponseDatabase>, opts: { limit: number; offset: number; prefix?: string }) {
+  let q = db.selectFrom('settings').selectAll().where('deleted_at', 'is', null);
+  if (opts.prefix) q = q.where(startsWith('key', opts.prefix));
+  return q.orderBy('key').limit(opts.limit).offset(opts.offset).execute();
+}
+
+/**
+ * Inserts a setting and its export record in one transaction.
+ * @throws the database's unique violation when a live setting has that key
+ */
+export async function insertSetting(db: Kysely<ResponseDatabase>, key: string, value: unknown): Promise<SettingRow> {
+  const now = nowIso();
+  const row: SettingRow = {
+    id: randomUUID(),
+    key,
+    value: JSON.stringify(value),
+    created_at: now,
+    updated_at: now,
+    deleted_at: null,
+    version: 1,
+  };
+  await db.transaction().execute(async (trx) => {
+    await trx.insertInto('settings').values(row).execute();
+    await appendOutbox(trx, 'settings', settingRecord(row));
+  });
+  return row;
+}
+
+/**
+ * Changes a live setting's value (or, with `deleted`, turns it into a tombstone), bumps its version and
+ * records the change for export, in one transaction. The update comes first, so it holds the row's
+ * lock before anything is read.
+ * @returns the row as it now is, or undefined when no live setting has that key
+ */
+export async function changeSetting(
+  db: Kysely<ResponseDatabase>,
+  key: string,
+  change: { value: unknown } | { deleted: true },
+): Promise<SettingRow | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const now = nowIso();
+    const row = await trx
+      .updateTable('settings')
+      .set((eb) => ({
+        ...('value' in change ? { value: JSON.stringify(change.value) } : { deleted_at: now }),
+        updated_at: now,
+        version: eb('version', '+', 1),
+      }))
+      .where('key', '=', key)
+      .where('deleted_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) await appendOutbox(trx, 'settings', settingRecord(row));
+    return row;
+  });
+}
+
+/** Every setting, tombstones included, as exchange-record lines, read 1000 rows at a time. */
+export async function* settingLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string> {
+  for await (const row of db.selectFrom('settings').selectAll().orderBy('id').stream(1000)) {
+    yield JSON.stringify(settingRecord(row));
+  }
+}

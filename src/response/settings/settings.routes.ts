@@ -1,0 +1,153 @@
+import { Type } from 'typebox';
+import {
+  type App,
+  AUTH_ERRORS,
+  authenticate,
+  ErrorResponse,
+  notFound,
+  requireAdmin,
+  unprocessable,
+} from '../../platform/http.js';
+import type { ResponseDeps } from '../deps.js';
+import { changeSetting, findSetting, insertSetting, listSettings, type SettingRow } from './settings.repository.js';
+import {
+  SettingCreate,
+  SettingKeyParams,
+  SettingOut,
+  SettingsQuery,
+  SettingUpdate,
+  settingKeyProblem,
+} from './settings.schemas.js';
+
+export const settingOut = (s: SettingRow) => ({
+  id: s.id,
+  key: s.key,
+  value: JSON.parse(s.value) as unknown,
+  version: s.version,
+  created_at: s.created_at,
+  updated_at: s.updated_at,
+});
+
+const isUniqueViolation = (err: unknown) => /unique|duplicate key/i.test(String((err as Error).message));
+
+/** A path key that breaks the rule can name no setting; say so rather than answer 404. */
+function checkPathKey(key: string): void {
+  const problem = settingKeyProblem(key);
+  if (problem) throw unprocessable(['path', 'key'], problem);
+}
+
+/** Settings: admin only. Every change is exported to the Request Network within a second. */
+export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
+  const db = deps.db.kysely;
+  const guard = { preHandler: [authenticate, requireAdmin] };
+  const tags = ['settings'];
+  const security = [{ bearer: [] }];
+
+  app.post(
+    '/settings',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        body: SettingCreate,
+        response: { 201: SettingOut, 409: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const { key, value } = req.body;
+      const problem = settingKeyProblem(key);
+      if (problem) throw unprocessable(['body', 'key'], problem);
+      const taken = () => reply.status(409).send({ detail: `setting "${key}" already exists; change it with PUT` });
+      if (await findSetting(db, key)) return taken();
+      let row: SettingRow;
+      try {
+        row = await insertSetting(db, key, value);
+      } catch (err) {
+        if (isUniqueViolation(err)) return taken();
+        throw err;
+      }
+      req.log.info({ setting: key }, 'setting created');
+      await deps.enqueue('export_settings_to_request_network', {}, req.log);
+      return reply.status(201).send(settingOut(row));
+    },
+  );
+
+  app.get(
+    '/settings',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        summary: 'One page of settings in key order',
+        querystring: SettingsQuery,
+        response: { 200: Type.Array(SettingOut), ...AUTH_ERRORS },
+      },
+    },
+    async (req) => (await listSettings(db, req.query)).map(settingOut),
+  );
+
+  app.get(
+    '/settings/:key',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        params: SettingKeyParams,
+        response: { 200: SettingOut, 404: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req) => {
+      checkPathKey(req.params.key);
+      const row = await findSetting(db, req.params.key);
+      if (!row) throw notFound(`setting "${req.params.key}"`);
+      return settingOut(row);
+    },
+  );
+
+  app.put(
+    '/settings/:key',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        summary: "Replace an existing setting's value (create one with POST /settings)",
+        params: SettingKeyParams,
+        body: SettingUpdate,
+        response: { 200: SettingOut, 404: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req) => {
+      checkPathKey(req.params.key);
+      const row = await changeSetting(db, req.params.key, { value: req.body.value });
+      if (!row) throw notFound(`setting "${req.params.key}"`);
+      req.log.info({ setting: row.key, version: row.version }, 'setting changed');
+      await deps.enqueue('export_settings_to_request_network', {}, req.log);
+      return settingOut(row);
+    },
+  );
+
+  app.delete(
+    '/settings/:key',
+    {
+      ...guard,
+      schema: {
+        tags,
+        security,
+        params: SettingKeyParams,
+        response: { 204: Type.Null(), 404: ErrorResponse, ...AUTH_ERRORS },
+      },
+    },
+    async (req, reply) => {
+      checkPathKey(req.params.key);
+      const row = await changeSetting(db, req.params.key, { deleted: true });
+      if (!row) throw notFound(`setting "${req.params.key}"`);
+      req.log.info({ setting: row.key, version: row.version }, 'setting deleted');
+      await deps.enqueue('export_settings_to_request_network', {}, req.log);
+      return reply.status(204).send(null);
+    },
+  );
+}
