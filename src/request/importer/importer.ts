@@ -135,29 +135,59 @@ export class Importer {
     if (h.kind !== 'snapshot') {
       return this.refuse(file, stream, new RefusedFile('wrong_place', 'a batch under a snapshot name'), result);
     }
-    const state = await streamState(this.ctx.db, stream);
-    if (h.seq === state.snapshot_seq) return; // already applied
-    if (h.seq < state.snapshot_seq) {
+    // A snapshot is placed by its stamp for every stream it covers, not only its own: users_latest.json
+    // also covers password_changes, whose stamp moves while the users stamp stays put. Judged by its own
+    // stamp alone, a snapshot newer only in password changes was skipped as "already applied" (so it never
+    // healed a password_changes gap) and an older one was never refused. A covers entry for a stream the
+    // snapshot does not cover is ignored: it must not move that stream's position.
+    const covers = Object.entries({ ...h.covers, [stream]: h.seq })
+      .filter((c): c is [Stream, number] => (spec.covers as readonly string[]).includes(c[0]))
+      .sort(([a], [b]) => a.localeCompare(b)); // one lock order for every importer
+    const applied = new Map(
+      (
+        await this.ctx.db
+          .selectFrom('import_streams')
+          .select(['stream', 'snapshot_seq'])
+          .where(
+            'stream',
+            'in',
+            covers.map(([s]) => s),
+          )
+          .execute()
+      ).map((r) => [r.stream, r.snapshot_seq]),
+    );
+    const older = covers.find(([s, seq]) => seq < (applied.get(s) ?? 0));
+    if (older) {
       // The rollback rule: never go back to an older snapshot than one already applied.
+      const [s, seq] = older;
       return this.refuse(
         file,
         stream,
-        new RefusedFile('replayed', `snapshot stamped ${h.seq}, older than the ${state.snapshot_seq} already applied`),
+        new RefusedFile('replayed', `snapshot stamped ${s} ${seq}, older than ${s} ${applied.get(s)} already applied`),
         result,
       );
     }
-    const covers = Object.entries(h.covers ?? { [stream]: h.seq }) as [Stream, number][];
+    if (covers.every(([s, seq]) => seq === (applied.get(s) ?? 0))) return; // already applied
     const now = nowIso();
     try {
       const count = await this.ctx.db.transaction().execute(async (trx) => {
-        // Claim first (a write, so it takes the lock): a racing importer applying the same snapshot loses.
-        const claimed = await trx
+        // Claim first (writes, so they take the locks): a racing importer applying the same snapshot loses.
+        let advanced = 0;
+        for (const [covered, seq] of covers) {
+          const claimed = await trx
+            .updateTable('import_streams')
+            .set({ snapshot_seq: seq })
+            .where('stream', '=', covered)
+            .where('snapshot_seq', '<', seq)
+            .executeTakeFirst();
+          advanced += Number(claimed.numUpdatedRows);
+        }
+        if (advanced === 0) throw new LostRace();
+        await trx
           .updateTable('import_streams')
-          .set({ snapshot_seq: h.seq, last_file: spec.file, last_applied_at: now })
+          .set({ last_file: spec.file, last_applied_at: now })
           .where('stream', '=', stream)
-          .where('snapshot_seq', '<', h.seq)
-          .executeTakeFirst();
-        if (Number(claimed.numUpdatedRows) !== 1) throw new LostRace();
+          .execute();
         const n = await applyFile(trx, stream, opened, now);
         for (const [covered, seq] of covers) {
           await trx
