@@ -82,7 +82,7 @@ export async function openExchangeFile<S extends Stream>(
     throw err;
   }
   try {
-    const { size } = await handle.stat();
+    const { size, dev, ino } = await handle.stat();
     if (size === 0) throw new RefusedFile('empty', 'file is empty');
     if (size > opts.maxBytes)
       throw new RefusedFile('too_large', `file is ${size} bytes, over the ${opts.maxBytes} limit`);
@@ -96,7 +96,7 @@ export async function openExchangeFile<S extends Stream>(
     }
     const mac = await readMac(handle, size);
     if (!sameDigest(mac, macOf(key, header))) throw new RefusedFile('bad_mac', 'MAC does not match: file was altered');
-    return { header, records: () => readRecords<S>(file, stream, header) };
+    return { header, records: () => readRecords<S>(file, stream, header, { dev, ino }) };
   } finally {
     await handle.close();
   }
@@ -128,13 +128,32 @@ async function readMac(handle: fs.FileHandle, size: number): Promise<string> {
   return m[1];
 }
 
-async function* readRecords<S extends Stream>(file: string, stream: S, header: Header): AsyncGenerator<RecordOf[S]> {
+/**
+ * The records are read through a second open, so it must be the file whose header was authenticated:
+ * a snapshot renamed over by the next export in between would otherwise fail the checksum and a good
+ * file would be quarantined as altered. A replaced file is reported as gone; the caller reads the new one
+ * on its next pass.
+ */
+async function* readRecords<S extends Stream>(
+  file: string,
+  stream: S,
+  header: Header,
+  checked: { dev: number; ino: number },
+): AsyncGenerator<RecordOf[S]> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, FS.O_RDONLY | FS.O_NOFOLLOW);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RefusedFile('vanished', 'file no longer exists');
     throw err;
+  }
+  const now = await handle.stat().catch(async (err: Error) => {
+    await handle.close();
+    throw err;
+  });
+  if (now.dev !== checked.dev || now.ino !== checked.ino) {
+    await handle.close();
+    throw new RefusedFile('vanished', 'file was replaced after its header was checked');
   }
   const input = handle.createReadStream({ highWaterMark: 1 << 20 });
   const lines = readline.createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
