@@ -55,14 +55,28 @@ export async function readExchange<S extends Stream>(file: string, stream: S, ke
   return { header: opened.header, records };
 }
 
-/** Resolves once every committed change of the Response side is in a batch file (the fast path ran). */
-export async function exportsSettled(db: Kysely<ResponseDatabase>, timeoutMs = 5000): Promise<void> {
+/**
+ * Resolves once every committed change of `streams` is in a batch file (the fast path ran). The admin
+ * account's record waits in the outbox until the first user change exports the users stream.
+ */
+export async function exportsSettled(
+  db: Kysely<ResponseDatabase>,
+  streams: readonly Stream[],
+  timeoutMs = 5000,
+): Promise<void> {
   await waitFor(
     async () => {
-      const waiting = await db.selectFrom('outbox').select('id').where('batch_seq', 'is', null).limit(1).execute();
+      const waiting = await db
+        .selectFrom('outbox')
+        .select('id')
+        .where('stream', 'in', streams)
+        .where('batch_seq', 'is', null)
+        .limit(1)
+        .execute();
       const unwritten = await db
         .selectFrom('export_batches')
         .select('seq')
+        .where('stream', 'in', streams)
         .where('written_at', 'is', null)
         .limit(1)
         .execute();
@@ -118,7 +132,8 @@ export async function taskResult(sys: TestSystem, id: string, timeoutMs = 10_000
       const res = await sys.response.inject({ url: `/tasks/${id}`, headers: bearer(sys.adminToken) });
       info = res.json();
       if (info?.state === 'FAILURE') throw new Error(`task ${id} failed: ${info.error}`);
-      return info?.state === 'SUCCESS';
+      // taskInfo reads the job, then its state: a job finishing in between shows SUCCESS with no result yet.
+      return info?.state === 'SUCCESS' && info.result !== null;
     },
     timeoutMs,
     `task ${id}`,

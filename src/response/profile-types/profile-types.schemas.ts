@@ -1,7 +1,9 @@
 import { Type } from 'typebox';
 
 const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: '1-100 characters, not blank' });
-const Description = Type.Union([Type.String({ maxLength: 2000 }), Type.Null()]);
+// One type list rather than an anyOf: with the coercion Fastify's ajv is set to, the anyOf's string
+// branch would turn a null into "".
+const Description = Type.Unsafe<string | null>({ type: ['string', 'null'], maxLength: 2000 });
 
 export const ProfileTypeOut = Type.Object({
   id: Type.String({ format: 'uuid' }),
