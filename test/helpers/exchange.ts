@@ -324,7 +324,8 @@ export class ChildPart {
     }
   }
 
-  ready(timeoutMs = 20_000): Promise<number> {
+  /** Generous: on a loaded 2-core machine a tsx start-up can take many seconds. */
+  ready(timeoutMs = 60_000): Promise<number> {
     return this.waitForLine(/ ready$/, timeoutMs);
   }
 
