@@ -8,6 +8,11 @@ import { resolveSecrets } from '../platform/secrets.js';
 import { Lifecycle } from '../platform/shutdown.js';
 import { startRequestApi, startRequestBeat, startRequestWorker } from '../request/runtime.js';
 import { startResponseApi, startResponseBeat, startResponseWorker } from '../response/runtime.js';
+import { registerConfig } from './config.js';
+import { registerInspect } from './inspect.js';
+import { registerQueue } from './queue.js';
+import { registerResult } from './result.js';
+import { registerRun } from './run.js';
 import { up } from './up.js';
 
 /** Reads `.env` when present (the environment wins), then the configuration and the secrets. */
@@ -65,5 +70,8 @@ const side = (
 };
 side('response', { api: startResponseApi, worker: (rt) => startResponseWorker(rt), beat: startResponseBeat });
 side('request', { api: startRequestApi, worker: (rt) => startRequestWorker(rt), beat: startRequestBeat });
+
+// The operator's commands (the seed's LLEN celery, celery inspect, AsyncResult, debug_celery.py).
+for (const register of [registerInspect, registerQueue, registerResult, registerConfig, registerRun]) register(program);
 
 await program.parseAsync();

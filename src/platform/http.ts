@@ -100,6 +100,8 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
       return reply.status(422).send({ detail });
     }
     const status = err.statusCode ?? 500;
+    // 503 says what is missing (Redis, the database) and that it is worth retrying; other 5xx hide internals.
+    if (status === 503) return reply.status(503).header('retry-after', '5').send({ detail: err.message });
     if (status >= 500) {
       req.log.error({ err }, 'request failed');
       return reply.status(status).send({ detail: 'internal error' });
@@ -144,10 +146,10 @@ export const HealthResponse = Type.Object({
   checks: Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('failed')])),
 });
 
-/** GET /health: 200 when every check passes, else 503 naming what failed. */
-export function registerHealth(app: App, checks: Record<string, () => Promise<boolean>>): void {
+/** GET /health (or `path`): 200 when every check passes, else 503 naming what failed. */
+export function registerHealth(app: App, checks: Record<string, () => Promise<boolean>>, path = '/health'): void {
   app.get(
-    '/health',
+    path,
     { schema: { tags: ['ops'], response: { 200: HealthResponse, 503: HealthResponse } } },
     async (_req, reply) => {
       const entries = await Promise.all(

@@ -32,10 +32,38 @@ export function createQueue(name: string, prefix: string, connection: Redis): Qu
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
 
+/** The queue's Redis connection (BullMQ 6 keeps it behind its backend). */
+export const queueClient = (queue: Queue) => queue.getBackend().client;
+
+/** Redis is down or not answering: the HTTP layer answers 503, and the caller may retry. */
+export class RedisUnavailable extends Error {
+  readonly statusCode = 503;
+  constructor() {
+    super('Redis is unavailable; try again shortly');
+    this.name = 'RedisUnavailable';
+  }
+}
+
+/**
+ * Runs `op` on the queue's Redis, failing fast with RedisUnavailable while the connection is down or
+ * the answer takes longer than `ms`. The connections wait through outages instead of failing
+ * (`maxRetriesPerRequest: null`, which workers need), so without this a request would hang.
+ */
+export async function withRedis<T>(queue: Queue, op: () => Promise<T>, ms = 2000): Promise<T> {
+  const client = await within(queueClient(queue), ms);
+  if (client?.status !== 'ready') throw new RedisUnavailable();
+  const answer = await within(
+    op().then((value) => ({ value })),
+    ms,
+  );
+  if (!answer) throw new RedisUnavailable();
+  return answer.value;
+}
+
 export async function taskInfo(queue: Queue, id: string): Promise<TaskInfo | undefined> {
-  const job: Job | undefined = await queue.getJob(id);
+  const job: Job | undefined = await withRedis(queue, () => queue.getJob(id));
   if (!job) return undefined;
-  const raw = await job.getState();
+  const raw = await withRedis(queue, () => job.getState());
   let state: TaskState;
   if (raw === 'completed') state = 'SUCCESS';
   else if (raw === 'failed') state = 'FAILURE';

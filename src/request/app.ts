@@ -10,6 +10,7 @@ import {
 } from '../platform/http.js';
 import { passwordMatches } from '../platform/passwords.js';
 import type { RequestDeps } from './deps.js';
+import { registerRequestOps } from './ops.js';
 import { registerSyncedProfileTypeRoutes } from './profile-types/profile-types.routes.js';
 import { registerSyncedSettingRoutes } from './settings/settings.routes.js';
 import { registerSyncStatusRoute } from './sync/sync.routes.js';
@@ -26,6 +27,7 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
   const db = deps.db.kysely;
 
   registerHealth(app, { database: () => pingDb(deps.db), redis: deps.pingRedis });
+  registerRequestOps(app, deps);
 
   app.post(
     '/auth/login',

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
+import type { NetworkMetrics } from '../platform/metrics.js';
 import type { RequestDatabase } from './db/schema.js';
 
 /** Everything the Request API needs. It reads its own database only; nothing of the Response side. */
@@ -10,6 +11,8 @@ export interface RequestDeps {
   readonly jwtSecret: string;
   readonly logger: Logger;
   readonly pingRedis: () => Promise<boolean>;
+  /** This network's metrics registry, served at GET /metrics. */
+  readonly metrics: NetworkMetrics;
   /** The exchange folder, read (never written) by GET /sync/status to see what waits there. */
   readonly exportDir?: string;
 }

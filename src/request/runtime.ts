@@ -1,5 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import { type Db, migrate, openDb } from '../platform/db.js';
+import { networkMetrics, streamOfPath } from '../platform/metrics.js';
 import { openRedis, type Runtime, requireExchangeKey } from '../platform/runtime.js';
 import { createQueue } from '../platform/tasks.js';
 import { startWorker, upsertSchedules } from '../platform/worker.js';
@@ -28,6 +29,7 @@ export async function startRequestApi(rt: Runtime, opts: { listen: boolean } = {
     jwtSecret: rt.secrets.requestJwtSecret,
     logger,
     pingRedis: ping,
+    metrics: networkMetrics(rt, 'request'),
     exportDir: rt.config.exportDir,
   });
   rt.lifecycle.add({ name: 'request api', stop: () => app.close() });
@@ -49,6 +51,7 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
     maxFileBytes: rt.config.maxFileBytes,
     logger,
   });
+  const metrics = networkMetrics(rt, 'request');
   // One import at a time per process: imports in several processes are still safe (each batch is
   // claimed by compare-and-set), but within one there is nothing to gain.
   const running = startWorker({
@@ -57,9 +60,12 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
     connection: redis,
     logger,
     concurrency: 1,
+    metrics,
     handle: async (job) => {
       if (job.name !== IMPORT_TASK) throw new UnrecoverableError(`unknown task ${job.name}`);
-      return importer.importAll();
+      const result = await importer.importAll();
+      for (const file of result.files) metrics.exchangeFiles.inc({ direction: 'imported', stream: streamOfPath(file) });
+      return result;
     },
   });
   rt.lifecycle.add({ name: 'request worker', stop: () => running.close(rt.config.shutdownGraceS * 1000) });

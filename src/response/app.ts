@@ -16,6 +16,7 @@ import { passwordMatches } from '../platform/passwords.js';
 import { taskInfo } from '../platform/tasks.js';
 import type { ResponseDeps } from './deps.js';
 import { registerTaskRunRoute } from './jobs/run.routes.js';
+import { registerResponseOps } from './ops.js';
 import { registerProfileTypeRoutes } from './profile-types/profile-types.routes.js';
 import { registerSettingRoutes } from './settings/settings.routes.js';
 import { findUserByName } from './users/users.repository.js';
@@ -50,6 +51,7 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
   });
 
   registerHealth(app, { database: () => pingDb(deps.db), redis: deps.pingRedis });
+  await registerResponseOps(app, deps);
 
   app.post(
     '/auth/login',

@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Config } from '../platform/config.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
+import type { NetworkMetrics } from '../platform/metrics.js';
 import { within } from '../platform/tasks.js';
 import type { ResponseDatabase } from './db/schema.js';
 import type { ExportJobData, ResponseTaskName } from './jobs/registry.js';
@@ -15,6 +16,8 @@ export interface ResponseDeps {
   readonly jwtSecret: string;
   readonly logger: Logger;
   readonly pingRedis: () => Promise<boolean>;
+  /** This network's metrics registry, served at GET /metrics. */
+  readonly metrics: NetworkMetrics;
   /**
    * Enqueues a task after a commit and returns its id, or null when Redis does not take it within
    * 2 s: the change is already in the outbox, and the scheduled export carries it.

@@ -1,6 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
 import type { Kysely } from 'kysely';
 import { type Db, migrate, openDb } from '../platform/db.js';
+import { networkMetrics, streamOfPath } from '../platform/metrics.js';
 import { hashPassword } from '../platform/passwords.js';
 import { openRedis, type Runtime, requireExchangeKey } from '../platform/runtime.js';
 import { createQueue } from '../platform/tasks.js';
@@ -49,6 +50,7 @@ export async function startResponseApi(rt: Runtime, opts: { listen: boolean } = 
     jwtSecret: rt.secrets.responseJwtSecret,
     logger,
     pingRedis: ping,
+    metrics: networkMetrics(rt, 'response'),
     enqueue: queueEnqueuer(queue),
   });
   rt.lifecycle.add({ name: 'response api', stop: () => app.close() });
@@ -62,15 +64,19 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
   const db = await openResponseDb(rt);
   const { redis } = openRedis(rt, rt.config.responseRedisUrl, 'response worker redis');
   const ctx = { db: db.kysely, exportDir: rt.config.exportDir, exchangeKey, batchSize: 5000 };
+  const metrics = networkMetrics(rt, 'response');
   const running = startWorker({
     queue: RESPONSE_QUEUE,
     prefix: queuePrefix(rt),
     connection: redis,
     logger,
     concurrency,
+    metrics,
     handle: async (job) => {
       if (!isResponseTask(job.name)) throw new UnrecoverableError(`unknown task ${job.name}`);
-      return runResponseTask(ctx, job.name, job.data ?? {});
+      const result = await runResponseTask(ctx, job.name, job.data ?? {});
+      for (const file of result.files) metrics.exchangeFiles.inc({ direction: 'exported', stream: streamOfPath(file) });
+      return result;
     },
   });
   rt.lifecycle.add({ name: 'response worker', stop: () => running.close(rt.config.shutdownGraceS * 1000) });

@@ -1,0 +1,73 @@
+import fs from 'node:fs/promises';
+import type { Queue } from 'bullmq';
+import { Type } from 'typebox';
+import { type App, registerHealth } from './http.js';
+import type { NetworkMetrics } from './metrics.js';
+import { queueClient } from './tasks.js';
+
+export interface OpsOptions {
+  readonly metrics: NetworkMetrics;
+  /** What GET /ready checks: /health's checks plus anything else the API needs to be useful. */
+  readonly ready: Record<string, () => Promise<boolean>>;
+  /** Queues whose depths /metrics reports. */
+  readonly queues: readonly Queue[];
+}
+
+/** Job states reported as queue depths, as `queue length` shows them. */
+export const DEPTH_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+
+/** True when `dir` is a folder this process can list, read and write. */
+export async function folderUsable(dir: string): Promise<boolean> {
+  try {
+    if (!(await fs.stat(dir)).isDirectory()) return false;
+    await fs.access(dir, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * GET /ready and GET /metrics, and the HTTP request metrics of every route. /metrics is unauthenticated,
+ * as Prometheus expects: it shows counts, never data, and the API listens on loopback by default.
+ */
+export function registerOps(app: App, opts: OpsOptions): void {
+  const { metrics } = opts;
+  app.addHook('onResponse', async (req, reply) => {
+    // The route pattern, not the URL: ids in paths must not explode the label set.
+    const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    metrics.httpRequests.inc(labels);
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  metrics.gaugeOnScrape(
+    { name: 'netsync_queue_jobs', help: 'Jobs in each queue by state, read on scrape', labelNames: ['queue', 'state'] },
+    async (set) => {
+      for (const queue of opts.queues) {
+        const client = await queueClient(queue);
+        if (client.status !== 'ready') continue;
+        const counts = await queue.getJobCounts(...DEPTH_STATES);
+        for (const state of DEPTH_STATES) set({ queue: queue.name, state }, counts[state] ?? 0);
+      }
+    },
+    app.log,
+  );
+
+  registerHealth(app, opts.ready, '/ready');
+
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Prometheus metrics of this network (text exposition format)',
+        produces: ['text/plain'],
+        response: { 200: Type.String({ description: 'text/plain; version=0.0.4' }) },
+      },
+    },
+    async (_req, reply) => {
+      const body = await metrics.registry.metrics();
+      return reply.type(metrics.registry.contentType).send(body);
+    },
+  );
+}

@@ -1,0 +1,80 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { isTempName, STREAMS, seqOfBatchName, streamDir } from '../exchange/index.js';
+import { pingDb } from '../platform/db.js';
+import type { App } from '../platform/http.js';
+import { folderUsable, registerOps } from '../platform/observability.js';
+import type { RequestDeps } from './deps.js';
+
+/** When the oldest batch file of a stream that is not yet applied landed, or undefined when none waits. */
+async function oldestPending(dir: string, lastSeq: number): Promise<number | undefined> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return undefined;
+  }
+  let first: { seq: number; name: string } | undefined;
+  for (const name of names) {
+    if (isTempName(name)) continue;
+    const seq = seqOfBatchName(name);
+    if (seq !== undefined && seq > lastSeq && (first === undefined || seq < first.seq)) first = { seq, name };
+  }
+  if (!first) return undefined;
+  const stat = await fs.stat(path.join(dir, first.name)).catch(() => undefined);
+  return stat?.mtimeMs;
+}
+
+/**
+ * The Request API's operator surface: GET /ready (database, Redis and the exchange folder) and
+ * GET /metrics, with the quarantine count and the sync lag read on scrape.
+ */
+export function registerRequestOps(app: App, deps: RequestDeps): void {
+  const db = deps.db.kysely;
+  const exportDir = deps.exportDir;
+  registerOps(app, {
+    metrics: deps.metrics,
+    queues: [deps.queue],
+    ready: {
+      database: () => pingDb(deps.db),
+      redis: deps.pingRedis,
+      exchange_folder: async () => exportDir !== undefined && (await folderUsable(exportDir)),
+    },
+  });
+
+  deps.metrics.gaugeOnScrape(
+    {
+      name: 'netsync_quarantined_files',
+      help: 'Exchange files refused and moved to quarantine, by stream (rows of quarantine_log)',
+      labelNames: ['stream'],
+    },
+    async (set) => {
+      const rows = await db
+        .selectFrom('quarantine_log')
+        .select(['stream', (eb) => eb.fn.countAll<number | string>().as('n')])
+        .groupBy('stream')
+        .execute();
+      for (const stream of STREAMS) set({ stream }, 0);
+      for (const r of rows) set({ stream: r.stream }, Number(r.n));
+    },
+    app.log,
+  );
+
+  deps.metrics.gaugeOnScrape(
+    {
+      name: 'netsync_sync_lag_seconds',
+      help: 'How long the oldest batch file not yet applied has waited in the exchange folder, by stream (0 when none)',
+      labelNames: ['stream'],
+    },
+    async (set) => {
+      if (exportDir === undefined) return;
+      const states = await db.selectFrom('import_streams').select(['stream', 'last_seq']).execute();
+      const lastSeq = new Map(states.map((s) => [s.stream, s.last_seq]));
+      for (const stream of STREAMS) {
+        const landed = await oldestPending(streamDir(exportDir, stream), lastSeq.get(stream) ?? 0);
+        set({ stream }, landed === undefined ? 0 : Math.max(0, (Date.now() - landed) / 1000));
+      }
+    },
+    app.log,
+  );
+}
