@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { STREAMS, type Stream, seqOfBatchName, streamDir } from '../../exchange/index.js';
 import { type App, AUTH_ERRORS, authenticate } from '../../platform/http.js';
 import type { RequestDeps } from '../deps.js';
@@ -85,7 +85,7 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
         .select(['stream', (eb) => eb.fn.countAll<number | string>().as('n')])
         .groupBy('stream')
         .execute();
-      const streams: Record<string, unknown> = {};
+      const streams = {} as Record<Stream, Static<typeof StreamStatus>>;
       for (const stream of STREAMS) {
         const s = states.find((r) => r.stream === stream);
         if (!s) continue;
@@ -116,7 +116,7 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
           quarantine: { count: Number(counts.find((c) => c.stream === stream)?.n ?? 0), recent },
         };
       }
-      return { checked_at: new Date(now).toISOString(), streams: streams as never };
+      return { checked_at: new Date(now).toISOString(), streams };
     },
   );
 }
