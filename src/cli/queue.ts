@@ -75,7 +75,7 @@ async function remove(t: Target, kind: Kind): Promise<string[]> {
   return [...(await t.queue.clean(0, 0, 'wait')), ...(await t.queue.clean(0, 0, 'prioritized'))];
 }
 
-const jobs = (n: number) => `${n} job${n === 1 ? '' : 's'}`;
+const jobs = (n: number, kind: Kind) => `${n} ${kind} job${n === 1 ? '' : 's'}`;
 
 async function confirm(question: string): Promise<boolean> {
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
@@ -98,7 +98,7 @@ async function purge(opts: PurgeOpts): Promise<number> {
     const plan: { t: Target; kind: Kind; n: number }[] = [];
     for (const t of targets) for (const kind of kinds) plan.push({ t, kind, n: await count(t, kind) });
     const total = plan.reduce((sum, p) => sum + p.n, 0);
-    const what = plan.map((p) => `${jobs(p.n)} ${p.kind} in ${p.t.network}`).join(', ');
+    const what = plan.map((p) => `${jobs(p.n, p.kind)} in ${p.t.network}`).join(', ');
     if (total > 0 && !opts.yes) {
       if (!process.stdin.isTTY) {
         throw new CliError(`not removing ${what} without confirmation: pass --yes (stdin is not a terminal)`);
@@ -116,7 +116,7 @@ async function purge(opts: PurgeOpts): Promise<number> {
     print(opts.json, removed, () =>
       total === 0
         ? `Nothing to purge: no ${kinds.join(' or ')} jobs.\n`
-        : `${removed.map((r) => `Removed ${jobs(r.removed)} ${r.state} from the ${r.network} queue.`).join('\n')}\n`,
+        : `${removed.map((r) => `Removed ${jobs(r.removed, r.state)} from the ${r.network} queue.`).join('\n')}\n`,
     );
     return 0;
   });

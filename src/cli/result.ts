@@ -20,7 +20,7 @@ export function renderTask(t: FoundTask): string {
   const lines = [
     field('task_id', t.task_id),
     field('name', t.name),
-    field('network', `${t.network} (queue ${t.network})`),
+    field('network', t.network),
     field('state', t.state),
     field('attempts', t.attempts),
     field('created_at', t.created_at),

@@ -1,0 +1,326 @@
+import { type Queue, Worker } from 'bullmq';
+import { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { registerConfig } from '../../src/cli/config.js';
+import { registerInspect } from '../../src/cli/inspect.js';
+import { registerQueue } from '../../src/cli/queue.js';
+import { registerResult } from '../../src/cli/result.js';
+import { registerRun } from '../../src/cli/run.js';
+import { createQueue } from '../../src/platform/tasks.js';
+import { startRequestBeat, startRequestWorker } from '../../src/request/runtime.js';
+import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
+import { startResponseBeat, startResponseWorker } from '../../src/response/runtime.js';
+import { runCli } from '../helpers/cli.js';
+import { type TestEnv, testEnv, testRuntime } from '../helpers/system.js';
+
+/**
+ * Runs `netsync <args>` in this process (the same commands main.ts registers), capturing what it prints.
+ * Spawning a process per command would cost ~2 s each; two tests below do spawn the real CLI.
+ */
+async function netsync(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const program = new Command('netsync').exitOverride();
+  for (const register of [registerInspect, registerQueue, registerResult, registerConfig, registerRun]) {
+    register(program);
+  }
+  let out = '';
+  let err = '';
+  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    out += String(chunk);
+    return true;
+  });
+  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    err += String(chunk);
+    return true;
+  });
+  process.exitCode = undefined;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } finally {
+    stdout.mockRestore();
+    stderr.mockRestore();
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = undefined;
+  return { code, out, err };
+}
+
+const json = async (...args: string[]) => {
+  const r = await netsync(...args, '--json');
+  expect(r.err).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.out);
+};
+
+/** The header line and the data lines of a table. */
+const lines = (out: string) => out.trimEnd().split('\n');
+
+describe('netsync operator commands against a running system', () => {
+  let env: TestEnv;
+  let rt: ReturnType<typeof testRuntime>;
+  let redis: Redis;
+  let response: Queue;
+
+  beforeAll(() => {
+    env = testEnv();
+    rt = testRuntime(env.config);
+    // The commands read their configuration from the environment, as they do when an operator runs them.
+    Object.assign(process.env, env.env);
+    redis = new Redis(env.config.redisUrl, { maxRetriesPerRequest: null });
+    response = createQueue(RESPONSE_QUEUE, env.config.queuePrefix, redis);
+  });
+  afterAll(async () => {
+    await rt.lifecycle.stop();
+    await response.close();
+    redis.disconnect();
+    await env.cleanup();
+  });
+
+  describe('before any Response worker runs (a stand-in worker holds jobs where the test wants them)', () => {
+    let manual: Worker;
+    beforeAll(async () => {
+      manual = new Worker(RESPONSE_QUEUE, null, {
+        connection: redis.duplicate(),
+        prefix: env.config.queuePrefix,
+        name: 'response@cli-test:1',
+      });
+    });
+    afterAll(() => manual.close());
+
+    it('inspect active: a running task with its args masked, then result shows its success', async () => {
+      const job = await response.add('sync_password_to_request_network', { user_id: 'u-1', new_password: 'S3cret!x' });
+      const active = await manual.getNextJob('token-1');
+      expect(active?.id).toBe(job.id);
+
+      const table = await netsync('inspect', 'active');
+      expect(table.code).toBe(0);
+      const [header, row, ...rest] = lines(table.out);
+      expect(header).toMatch(/^NETWORK\s+TASK ID\s+NAME\s+ARGS\s+STARTED\s+WORKER$/);
+      expect(row).toContain(`response  ${job.id}`);
+      expect(row).toContain('sync_password_to_request_network');
+      expect(row).toContain('{"user_id":"u-1","new_password":"***"}');
+      expect(row).toContain('response@cli-test:1');
+      expect(rest).toEqual([]);
+      expect(table.out).not.toContain('S3cret');
+
+      const rows = await json('inspect', 'active');
+      expect(rows).toEqual([
+        {
+          network: 'response',
+          queue: 'response',
+          task_id: job.id,
+          name: 'sync_password_to_request_network',
+          args: { user_id: 'u-1', new_password: '***' },
+          started_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+          attempt: 1,
+          worker: 'response@cli-test:1',
+        },
+      ]);
+
+      await active?.moveToCompleted({ status: 'success', count: 1 }, 'token-1', false);
+      const shown = await netsync('result', job.id as string);
+      expect(shown.code).toBe(0);
+      expect(shown.out).toMatch(/^task_id\s+\S+\nname\s+sync_password_to_request_network\n/);
+      expect(shown.out).toMatch(/^state\s+SUCCESS$/m);
+      expect(shown.out).toMatch(/^result\s+\{"status":"success","count":1\}$/m);
+      expect(await json('result', job.id as string)).toMatchObject({
+        task_id: job.id,
+        network: 'response',
+        state: 'SUCCESS',
+        result: { status: 'success', count: 1 },
+        error: null,
+      });
+
+      expect(lines((await netsync('inspect', 'active')).out)).toEqual([
+        expect.stringMatching(/^NETWORK/),
+        '(no task is running)',
+      ]);
+    });
+
+    it('result shows a failure with its stack, and an unknown id exits 1', async () => {
+      const job = await response.add('export_users', {}, { attempts: 1 });
+      const active = await manual.getNextJob('token-2');
+      expect(active?.id).toBe(job.id);
+      await active?.moveToFailed(new Error('disk full'), 'token-2', false);
+
+      const shown = await netsync('result', job.id as string);
+      expect(shown.out).toMatch(/^state\s+FAILURE$/m);
+      expect(shown.out).toMatch(/^error\s+disk full$/m);
+      expect(shown.out).toMatch(/^traceback:\n {2}Error: disk full\n\s+at /m);
+      const info = await json('result', job.id as string);
+      expect(info).toMatchObject({ state: 'FAILURE', error: 'disk full', attempts: 1 });
+      expect(info.traceback).toMatch(/^Error: disk full\n/);
+
+      const missing = await netsync('result', 'no-such-task');
+      expect(missing.code).toBe(1);
+      expect(missing.out).toBe('');
+      expect(missing.err).toMatch(/^netsync: no task no-such-task: unknown task id, or its result expired/);
+      const missingJson = await netsync('result', 'no-such-task', '--json');
+      expect(missingJson.code).toBe(1);
+      expect(JSON.parse(missingJson.out)).toMatchObject({ task_id: 'no-such-task', state: null });
+    });
+
+    it('queue length counts by state; purge asks for --yes off a terminal, then says what it removed', async () => {
+      for (let i = 0; i < 3; i++) await response.add('export_users', {});
+
+      const table = await netsync('queue', 'length');
+      expect(lines(table.out)).toEqual([
+        'NETWORK   QUEUE     WAITING  ACTIVE  DELAYED  FAILED  COMPLETED',
+        'response  response  3        0       0        1       1',
+        'request   request   0        0       0        0       0',
+      ]);
+      expect(await json('queue', 'length', '--network', 'response')).toEqual([
+        { network: 'response', queue: 'response', waiting: 3, active: 0, delayed: 0, failed: 1, completed: 1 },
+      ]);
+
+      const refused = await netsync('queue', 'purge');
+      expect(refused.code).toBe(1);
+      expect(refused.err).toBe(
+        'netsync: not removing 3 waiting jobs in response, 0 waiting jobs in request without confirmation: ' +
+          'pass --yes (stdin is not a terminal)\n',
+      );
+      expect((await json('queue', 'length', '--network', 'response'))[0].waiting).toBe(3);
+
+      const purged = await netsync('queue', 'purge', '--yes');
+      expect(purged.code).toBe(0);
+      expect(purged.out).toBe(
+        'Removed 3 waiting jobs from the response queue.\nRemoved 0 waiting jobs from the request queue.\n',
+      );
+      const failed = await json('queue', 'purge', '--failed', '--yes', '--network', 'response');
+      expect(failed).toEqual([
+        { network: 'response', queue: 'response', state: 'failed', removed: 1, task_ids: [expect.any(String)] },
+      ]);
+      expect((await netsync('queue', 'purge', '--failed', '--waiting', '--yes')).out).toBe(
+        'Nothing to purge: no waiting or failed jobs.\n',
+      );
+      expect(await json('queue', 'length', '--network', 'response')).toEqual([
+        { network: 'response', queue: 'response', waiting: 0, active: 0, delayed: 0, failed: 0, completed: 1 },
+      ]);
+    });
+    it('the real `netsync` binary: commands are wired, and purge off a terminal refuses without --yes', async () => {
+      const job = await response.add('export_users', {});
+      const length = runCli(['queue', 'length', '--json', '--network', 'response'], env.env);
+      const purge = runCli(['queue', 'purge', '--network', 'response'], env.env);
+      expect(await length.exited).toBe(0);
+      expect(JSON.parse(length.output())).toEqual([
+        { network: 'response', queue: 'response', waiting: 1, active: 0, delayed: 0, failed: 0, completed: 1 },
+      ]);
+      expect(await purge.exited).toBe(1);
+      expect(purge.output()).toBe(
+        'netsync: not removing 1 waiting job in response without confirmation: pass --yes (stdin is not a terminal)\n',
+      );
+      expect(await response.getJobState(job.id as string)).toBe('waiting');
+      await response.remove(job.id as string);
+    });
+  });
+
+  describe('with both networks running (workers and beats)', () => {
+    beforeAll(async () => {
+      await startRequestWorker(rt, { watch: true });
+      await startRequestBeat(rt);
+      await startResponseWorker(rt);
+      await startResponseBeat(rt);
+    });
+
+    it('inspect scheduled: every schedule entry with its interval and next run', async () => {
+      const table = await netsync('inspect', 'scheduled');
+      const [header, ...rows] = lines(table.out);
+      expect(header).toMatch(/^NETWORK\s+ID\s+TASK\s+EVERY \/ CRON\s+NEXT RUN\s+RUNS$/);
+      expect(rows).toContainEqual(
+        expect.stringMatching(/^response\s+export-users-every-minute\s+export_users\s+60s\s+\d{4}-/),
+      );
+      expect(rows).toContainEqual(
+        expect.stringMatching(
+          /^request\s+import-settings-and-passwords-every-minute\s+import_settings_and_passwords\s+60s\s+\d{4}-/,
+        ),
+      );
+      const entries = await json('inspect', 'scheduled');
+      expect(entries).toContainEqual({
+        network: 'response',
+        queue: 'response',
+        id: 'export-users-every-minute',
+        task: 'export_users',
+        every_s: 60,
+        cron: null,
+        next_run: expect.stringMatching(/^\d{4}-/),
+        runs: expect.any(Number),
+        args: { snapshot: true },
+      });
+    });
+
+    it('inspect workers: each live worker with host, pid and concurrency', async () => {
+      const table = await netsync('inspect', 'workers');
+      const [header, ...rows] = lines(table.out);
+      expect(header).toMatch(/^NETWORK\s+QUEUE\s+WORKER\s+HOST\s+PID\s+CONCURRENCY\s+STARTED$/);
+      expect(rows).toHaveLength(2);
+      expect(rows[0]).toMatch(
+        new RegExp(`^response\\s+response\\s+response@\\S+:${process.pid}\\s+\\S+\\s+${process.pid}\\s+4\\s+\\d{4}-`),
+      );
+      expect(rows[1]).toMatch(
+        new RegExp(`^request\\s+request\\s+request@\\S+:${process.pid}\\s+\\S+\\s+${process.pid}\\s+1\\s+\\d{4}-`),
+      );
+      expect(await json('inspect', 'workers', '--network', 'request')).toEqual([
+        {
+          network: 'request',
+          queue: 'request',
+          worker: expect.stringMatching(/^request@/),
+          host: expect.any(String),
+          pid: process.pid,
+          concurrency: 1,
+          started_at: expect.stringMatching(/^\d{4}-/),
+          address: expect.stringMatching(/:\d+$/),
+        },
+      ]);
+    });
+
+    it('run: enqueues now and prints the id; --wait prints the result', async () => {
+      const sent = await netsync('run', 'import_settings_and_passwords');
+      expect(sent.code).toBe(0);
+      const id = /\[([0-9a-f-]{36})\]/.exec(sent.out)?.[1];
+      expect(sent.out).toBe(
+        `Sent import_settings_and_passwords[${id}] to the request queue.\nFollow it with: netsync result ${id}\n`,
+      );
+
+      const waited = await netsync('run', 'export_users', '--wait');
+      expect(waited.code).toBe(0);
+      expect(waited.err).toMatch(/^Sent export_users\[[0-9a-f-]{36}\] to the response queue; waiting\.\.\.\n$/);
+      expect(waited.out).toMatch(/^state\s+SUCCESS$/m);
+      expect(waited.out).toMatch(/^result\s+\{"status":"success"/m);
+
+      const result = await json('run', 'export_users', '--wait');
+      expect(result).toMatchObject({ name: 'export_users', network: 'response', state: 'SUCCESS' });
+      expect(result.result.files).toContainEqual(expect.stringMatching(/users_latest\.json$/));
+
+      const unknown = await netsync('run', 'no_such_task');
+      expect(unknown.code).toBe(1);
+      expect(unknown.err).toMatch(/^netsync: no task named "no_such_task"; known tasks: .*export_users/);
+    });
+
+    it('config: the resolved configuration with secrets masked, Redis, the tasks and the schedule', async () => {
+      const table = await netsync('config');
+      expect(table.code).toBe(0);
+      expect(table.out).toMatch(/^netsync configuration \(secrets masked\)\n/);
+      expect(table.out).toMatch(/^response\s+redis:\/\/127\.0\.0\.1:\d+\/\d+\s+\S+:response\s+yes$/m);
+      expect(table.out).toMatch(
+        /^response\s+export-users-every-minute\s+export_users\s+60\.00s\s+\{"snapshot":true\}$/m,
+      );
+      expect(table.out).toMatch(/^adminPassword\s+\*\*\*$/m);
+      expect(table.out).toMatch(/^exchangeKey\s+\*\*\*$/m);
+      expect(table.out).not.toContain(env.env.EXCHANGE_KEY);
+      expect(table.out).not.toContain('Admin-pass-1');
+
+      const c = await json('config');
+      expect(c.config).toMatchObject({ adminPassword: '***', exchangeKey: '***', queuePrefix: env.config.queuePrefix });
+      expect(c.tasks.request).toEqual(['import_settings_and_passwords']);
+      expect(c.tasks.response).toContain('export_users');
+      expect(c.schedule).toContainEqual({
+        network: 'request',
+        id: 'import-settings-and-passwords-every-minute',
+        task: 'import_settings_and_passwords',
+        every_s: 60,
+        args: { trigger: 'schedule' },
+      });
+      expect(JSON.stringify(c)).not.toContain(env.env.EXCHANGE_KEY);
+    });
+  });
+});
