@@ -1,0 +1,263 @@
+/**
+ * `npm run bench` (add `-- --quick` for a small version in under a minute): starts what it measures,
+ * runs each case of issue 6, prints one table and writes bench/results/<date>.json.
+ *
+ *   --quick          small sizes and short loads (CI may run this; nothing depends on its numbers)
+ *   --only=1,2,5     run only these cases
+ *   --out=<file>     where to write the JSON (default bench/results/<date>[-quick].json)
+ *
+ * REDIS_URL (default redis://127.0.0.1:6379/0) is the Redis to use; every key the bench makes carries
+ * its own prefix and is deleted afterwards. NETSYNC_BENCH_POSTGRES_URL (default
+ * postgres://postgres@127.0.0.1:5432/test) is only used for the floor's PostgreSQL commit, when it answers.
+ * BENCH_CPU_PROF=<dir> makes every netsync process write a V8 CPU profile there.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { type ApiResult, runApi } from './cases/api.js';
+import { type FloorResult, runFloor } from './cases/floor.js';
+import { type LatencyResult, runLatency } from './cases/latency.js';
+import { prepareSnapshotCluster, runSnapshot, type SnapshotResult } from './cases/snapshot.js';
+import { runThroughput, type ThroughputResult } from './cases/throughput.js';
+import { Cluster, ROOT, stopAllClusters } from './lib/cluster.js';
+import { machineInfo } from './lib/machine.js';
+import { round } from './lib/stats.js';
+import { renderTable } from './lib/table.js';
+
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
+});
+const quick = args.quick ?? false;
+const only = new Set((args.only ?? '1,2,3,4,5').split(',').map((s) => s.trim()));
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const postgresUrl = process.env.NETSYNC_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const SIZES = quick
+  ? { resets: 20, changes: 5_000, settings: 10_000, users: 1_000, durationS: 2 }
+  : { resets: 200, changes: 100_000, settings: 100_000, users: 10_000, durationS: 10 };
+const CONNECTIONS = 50;
+const WORKERS = [1, 4];
+
+const results: {
+  floor?: FloorResult;
+  latency?: LatencyResult;
+  throughput: ThroughputResult[];
+  snapshot?: SnapshotResult;
+  api?: ApiResult[];
+} = { throughput: [] };
+const errors: { case: string; error: string }[] = [];
+
+const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+async function step(name: string, run: () => Promise<void>): Promise<void> {
+  const t = performance.now();
+  say(`${name} ...`);
+  try {
+    await run();
+    say(`${name} done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    say(`${name} FAILED: ${(err as Error).stack ?? err}`);
+    errors.push({ case: name, error: (err as Error).message });
+  }
+}
+
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  say('interrupted: stopping what the bench started (Ctrl-C again to exit at once)');
+  stopAllClusters().finally(() => process.exit(130));
+});
+
+const started = new Date();
+const machine = await machineInfo(redisUrl, postgresUrl);
+say(
+  `${machine.cpus} cores, ${machine.memory_gib} GiB, Node ${machine.node}, Redis ${machine.redis}, SQLite ${machine.sqlite}` +
+    `, PostgreSQL ${machine.postgres ?? 'not reachable'}; load average ${machine.load_average.join(' ')}` +
+    (quick ? '; quick run' : ''),
+);
+
+if (only.has('5')) {
+  await step('5 floor', async () => {
+    results.floor = await runFloor({
+      redisUrl,
+      postgresUrl,
+      quick,
+      connections: CONNECTIONS,
+      durationS: SIZES.durationS,
+    });
+  });
+}
+if (only.has('1')) {
+  await step('1 sync latency', async () => {
+    results.latency = await runLatency({ redisUrl, resets: SIZES.resets });
+  });
+}
+if (only.has('2')) {
+  for (const workers of WORKERS) {
+    await step(`2 throughput, ${workers} worker${workers > 1 ? 's' : ''}`, async () => {
+      results.throughput.push(await runThroughput({ redisUrl, changes: SIZES.changes, workers }));
+    });
+  }
+}
+if (only.has('3') || only.has('4')) {
+  const cluster = await Cluster.create({ name: 'snapshot-api', redisUrl });
+  try {
+    let userIds: string[] = [];
+    await step('3/4 set-up', async () => {
+      ({ userIds } = await prepareSnapshotCluster(cluster, { settings: SIZES.settings, users: SIZES.users }));
+    });
+    await step('3 snapshot', async () => {
+      results.snapshot = await runSnapshot(cluster, { settings: SIZES.settings });
+    });
+    if (only.has('4')) {
+      await step('4 API reads', async () => {
+        results.api = await runApi(cluster, { userIds, connections: CONNECTIONS, durationS: SIZES.durationS });
+      });
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+const table = renderReport();
+process.stdout.write(`\n${table}\n`);
+const file =
+  args.out ?? path.join(ROOT, 'bench', 'results', `${started.toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`);
+fs.mkdirSync(path.dirname(file), { recursive: true });
+fs.writeFileSync(
+  file,
+  `${JSON.stringify(
+    {
+      started_at: started.toISOString(),
+      seconds: round((Date.now() - started.getTime()) / 1000),
+      quick,
+      sizes: SIZES,
+      machine,
+      results,
+      errors,
+      table: table.split('\n'),
+    },
+    (_k, v) => (typeof v === 'number' ? round(v) : v),
+    2,
+  )}\n`,
+);
+say(`wrote ${path.relative(process.cwd(), file)}`);
+process.exit(errors.length ? 1 : 0);
+
+// ---------------------------------------------------------------------------------------------------------
+
+function renderReport(): string {
+  const n = (x: number, unit = '') => `${round(x).toLocaleString('en-US')}${unit}`;
+  const ms = (x: number) => n(x, ' ms');
+  const ratio = (x: number) => (Number.isFinite(x) ? `×${round(x).toLocaleString('en-US')}` : '');
+  const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  const f = results.floor;
+  const rows: string[][] = [];
+
+  const l = results.latency;
+  if (l) {
+    const floorMs = f ? f.redis_rtt_ms.median + f.file_small_ms.median + f.sqlite_commit_ms.median : Number.NaN;
+    rows.push([
+      `1 sync latency, ${l.resets} resets one at a time`,
+      `${n(l.sync_ms.median)} / ${n(l.sync_ms.p99)} / ${ms(l.sync_ms.max)}`,
+      'median <100, p99 <500 ms',
+      verdict(l.sync_ms.median < 100 && l.sync_ms.p99 < 500 && l.old_password_accepted === 0),
+      f ? `${n(floorMs)} ms: Redis RTT + small batch file + SQLite commit` : '',
+      ratio(l.sync_ms.median / floorMs),
+    ]);
+  }
+  for (const t of results.throughput) {
+    // Per change: its own commit, and 1/5,000 of a full batch file written durably.
+    const floorRate = f ? 1000 / (f.sqlite_commit_ms.median + f.file_batch_ms.median / 5000) : Number.NaN;
+    rows.push([
+      `2 throughput, ${n(t.changes)} changes, ${t.workers} worker process${t.workers > 1 ? 'es' : ''}/side`,
+      `${n(t.changes_per_s)}/s; lost ${t.lost}, out of order ${t.out_of_order}`,
+      t.workers === 4 ? '≥5,000/s, 0 lost' : '0 lost',
+      verdict(
+        (t.workers !== 4 || t.changes_per_s >= 5000) &&
+          t.lost === 0 &&
+          t.out_of_order === 0 &&
+          t.exported_minus_committed === 0,
+      ),
+      f ? `${n(floorRate)}/s: SQLite commit + 1/5,000 batch file` : '',
+      ratio(floorRate / t.changes_per_s),
+    ]);
+  }
+  const s = results.snapshot;
+  if (s) {
+    const mb = (x: number) => `${n(x)} MB`;
+    rows.push([
+      `3 snapshot export, ${n(s.settings)} settings (${mb(s.bytes / 2 ** 20)})`,
+      `${n(s.export_s)} s, peak RSS ${mb(s.export_peak_rss_mb)} (+${mb(s.export_peak_rss_mb - s.export_rss_before_mb)})`,
+      '<2 s',
+      verdict(s.export_s < 2),
+      `${n(s.floor_export_s)} s: fsync'd write of the same bytes`,
+      ratio(s.export_s / s.floor_export_s),
+    ]);
+    rows.push([
+      `3 snapshot import, ${n(s.settings)} settings`,
+      `${n(s.import_s)} s, peak RSS ${mb(s.import_peak_rss_mb)} (+${mb(s.import_peak_rss_mb - s.import_rss_before_mb)})`,
+      '<2 s',
+      verdict(s.import_s < 2),
+      `${n(s.floor_import_s)} s: raw SQLite insert of the rows`,
+      ratio(s.import_s / s.floor_import_s),
+    ]);
+  }
+  for (const a of results.api ?? []) {
+    rows.push([
+      `4 ${a.endpoint}, ${a.network === 'response' ? 'Response' : 'Request'} API`,
+      `${n(a.result.rps)} req/s, p99 ${ms(a.result.p99_ms)}${a.result.failed ? `, ${a.result.failed} failed` : ''}`,
+      '≥10,000 req/s',
+      verdict(a.result.rps >= 10_000 && a.result.failed === 0),
+      f ? `${n(f.http_bare.rps)} req/s: bare node:http` : '',
+      f ? ratio(f.http_bare.rps / a.result.rps) : '',
+    ]);
+  }
+  if (f) {
+    const lat = (x: { median: number; p99: number }) => `${n(x.median)} / ${ms(x.p99)}`;
+    rows.push(['5 floor: Redis round trip (PING)', lat(f.redis_rtt_ms), '', '', 'median / p99', '']);
+    rows.push([
+      `5 floor: fsync'd write + rename, ${n(f.file_small_ms.bytes / 1024)} KB batch`,
+      lat(f.file_small_ms),
+      '',
+      '',
+      'median / p99',
+      '',
+    ]);
+    rows.push([
+      `5 floor: fsync'd write + rename, ${n(f.file_batch_ms.bytes / 2 ** 20)} MB batch (5,000)`,
+      lat(f.file_batch_ms),
+      '',
+      '',
+      'median / p99',
+      '',
+    ]);
+    rows.push([
+      '5 floor: SQLite commit (WAL, synchronous=NORMAL)',
+      lat(f.sqlite_commit_ms),
+      '',
+      '',
+      'median / p99',
+      '',
+    ]);
+    if (f.postgres_commit_ms)
+      rows.push(['5 floor: PostgreSQL commit', lat(f.postgres_commit_ms), '', '', 'median / p99', '']);
+    rows.push([
+      `5 floor: bare node:http, ${CONNECTIONS} connections`,
+      `${n(f.http_bare.rps)} req/s, p99 ${ms(f.http_bare.p99_ms)}`,
+      '',
+      '',
+      '',
+      '',
+    ]);
+  }
+  for (const e of errors) rows.push([`${e.case}`, `FAILED: ${e.error.slice(0, 80)}`, '', '', '', '']);
+  const header = ['case', 'result', 'target', '', 'floor', 'vs floor'];
+  const m = machine;
+  return (
+    `netsync bench${quick ? ' (quick)' : ''}: ${m.cpus} cores, ${m.memory_gib} GiB, Node ${m.node}, Redis ${m.redis}, ` +
+    `SQLite ${m.sqlite}${m.postgres ? `, PostgreSQL ${m.postgres}` : ''}; load average at start ${m.load_average.join(' ')}\n\n` +
+    renderTable(header, rows, new Set([5]))
+  );
+}
