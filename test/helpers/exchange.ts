@@ -45,15 +45,30 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const fakeHash = (seed: string): string =>
   `$2b$04$${createHash('sha256').update(seed).digest('hex').slice(0, 53)}`;
 
+/**
+ * Kysely's migrator lists every table of the whole database and resolves each by name
+ * (`pg_get_serial_sequence`): a schema that another suite drops at that moment fails it with 3F000
+ * "schema does not exist". Tests share one PostgreSQL and drop schemas all the time, so retry that.
+ */
+async function migrateRetrying<S>(db: Db<S>, migrations: Parameters<typeof migrate<S>>[1]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrate(db, migrations);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '3F000' || attempt >= 5) throw err;
+    }
+  }
+}
+
 export async function openResponseDb(env: TestEnv): Promise<Db<ResponseDatabase>> {
   const db = await openDb<ResponseDatabase>(env.config.responseDatabaseUrl);
-  await migrate(db, responseMigrations(db.dialect));
+  await migrateRetrying(db, responseMigrations(db.dialect));
   return db;
 }
 
 export async function openRequestDb(env: TestEnv): Promise<Db<RequestDatabase>> {
   const db = await openDb<RequestDatabase>(env.config.requestDatabaseUrl);
-  await migrate(db, requestMigrations);
+  await migrateRetrying(db, requestMigrations);
   return db;
 }
 
@@ -243,6 +258,12 @@ export class MonotonicCheck {
   readonly committed = new Map<string, string>();
   checks = 0;
 
+  /**
+   * @param strict also fail on a version missing from `committed`: only for tests that record each commit
+   *   before anything can export it.
+   */
+  constructor(private readonly strict = false) {}
+
   async check(request: Kysely<RequestDatabase>): Promise<void> {
     this.checks++;
     for (const [id, c] of await requestCredentials(request)) {
@@ -251,6 +272,7 @@ export class MonotonicCheck {
       if (v < before) throw new Error(`user ${id}: password_version went back from ${before} to ${v}`);
       this.seen.set(id, v);
       const want = this.committed.get(`${id}:${v}`);
+      if (want === undefined && this.strict) throw new Error(`user ${id}: version ${v} was never committed`);
       if (want !== undefined && want !== c.hashed_password) {
         throw new Error(`user ${id}: version ${v} holds a hash the Response Network never committed for it`);
       }
