@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type Job, type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
@@ -27,7 +28,11 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 };
 
 export function createQueue(name: string, prefix: string, connection: Redis): Queue {
-  return new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  const queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  // Without a listener BullMQ prints every reconnect attempt of an outage to stderr; the outage shows in
+  // /health and /ready, and each call that needs Redis fails on its own.
+  queue.on('error', () => undefined);
+  return queue;
 }
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
@@ -82,6 +87,19 @@ export async function taskInfo(queue: Queue, id: string): Promise<TaskInfo | und
     started_at: iso(job.processedOn),
     finished_at: iso(job.finishedOn),
   };
+}
+
+/**
+ * Adds a job meaning "run `name` soon", coalesced on `key`: while a job with that key is waiting, adding
+ * another returns the waiting one instead. startWorker drops the key when a job starts, before it reads
+ * anything, so the job returned always starts after the caller's add, and so after the caller's commit.
+ * Under load this turns one job per change into one job per run, each carrying every change committed
+ * before it started.
+ * @returns the id of the job that will carry the caller's change
+ */
+export async function addCoalesced(queue: Queue, name: string, data: object, key: string): Promise<string> {
+  const job = await queue.add(name, data, { jobId: randomUUID(), deduplication: { id: key } });
+  return job.id as string;
 }
 
 /** Resolves with `promise`, or with undefined once `ms` pass (the promise may still settle later). */
