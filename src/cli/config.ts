@@ -1,9 +1,32 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
-import { maskedConfig } from '../platform/config.js';
+import { type Config, maskedConfig } from '../platform/config.js';
 import { pingRedis } from '../platform/redis.js';
+import { secretsFile } from '../platform/secrets.js';
 import { IMPORT_TASK, requestSchedule } from '../request/jobs/registry.js';
 import { RESPONSE_TASKS, responseSchedule } from '../response/jobs/registry.js';
 import { action, cliConfig, jsonOption, maskSecrets, NETWORKS, print, table } from './shared.js';
+
+const KEPT = ['adminPassword', 'exchangeKey', 'responseJwtSecret', 'requestJwtSecret'] as const;
+
+/**
+ * Where each secret the environment does not set comes from: the file `netsync up` keeps them in, or
+ * nowhere yet. Only the names are read from the file, never printed values.
+ */
+function secretSources(c: Config): Record<string, string> {
+  const file = secretsFile(c.dataDir);
+  let kept: Record<string, unknown> = {};
+  try {
+    kept = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {}
+  const sources: Record<string, string> = {};
+  for (const name of KEPT) {
+    if (c[name] !== undefined) continue;
+    sources[name] = typeof kept[name] === 'string' ? `*** (kept in ${file})` : '(not set)';
+  }
+  if (c.adminUsername === undefined) sources.adminUsername = 'admin (the default)';
+  return sources;
+}
 
 /**
  * The seed's debug_celery.py: the resolved configuration (secrets masked), where Redis is and whether it
@@ -11,7 +34,7 @@ import { action, cliConfig, jsonOption, maskSecrets, NETWORKS, print, table } fr
  */
 async function config(opts: { json?: boolean }): Promise<number> {
   const c = cliConfig();
-  const masked = maskSecrets(maskedConfig(c)) as Record<string, unknown>;
+  const masked = { ...(maskSecrets(maskedConfig(c)) as Record<string, unknown>), ...secretSources(c) };
   const redisUrl = { response: masked.responseRedisUrl, request: masked.requestRedisUrl };
   const reachable = {
     response: await pingRedis(c.responseRedisUrl, 1000),
@@ -53,7 +76,7 @@ async function config(opts: { json?: boolean }): Promise<number> {
         NETWORKS.map((network) => ({ network, names: tasks[network].join(', ') })),
         [
           ['NETWORK', (r) => r.network],
-          ['TASKS', (r) => r.names, 100],
+          ['TASKS', (r) => r.names, 200],
         ],
       ),
       '4. Settings',
