@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -16,6 +17,14 @@ const REDACT = [
   'req.headers.cookie',
 ];
 
+const context = new AsyncLocalStorage<Readonly<Record<string, unknown>>>();
+
+/**
+ * Runs `fn` with `fields` (a task's id and name) on every line logged while it runs, by any logger:
+ * the importer and exporter log through their own loggers, and their lines still name the task.
+ */
+export const withLogContext = <T>(fields: Readonly<Record<string, unknown>>, fn: () => T): T => context.run(fields, fn);
+
 /** One logger per process; children carry the component, request id and task id. Pretty on a TTY. */
 export function createLogger(level: string, name = 'netsync'): Logger {
   const pretty = process.stdout.isTTY && process.env.NODE_ENV !== 'test';
@@ -23,6 +32,13 @@ export function createLogger(level: string, name = 'netsync'): Logger {
     name,
     level,
     redact: { paths: REDACT, censor: '[redacted]' },
+    // Fields a child logger already carries are left out, so no line names them twice.
+    mixin(_merge, _level, logger) {
+      const fields = context.getStore();
+      if (!fields) return {};
+      const bound = logger.bindings();
+      return Object.fromEntries(Object.entries(fields).filter(([k]) => !(k in bound)));
+    },
     ...(pretty
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
       : {}),

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from './logger.js';
+import { type Logger, withLogContext } from './logger.js';
 import type { NetworkMetrics } from './metrics.js';
 import { within } from './tasks.js';
 import { announceWorker } from './worker-registry.js';
@@ -37,7 +37,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
       log.info(`Received task: ${job.name}[${job.id}]${job.repeatJobKey ? ` (schedule ${job.repeatJobKey})` : ''}`);
       const started = performance.now();
       try {
-        const result = await opts.handle(job, log);
+        const result = await withLogContext({ task_id: job.id, task: job.name }, () => opts.handle(job, log));
         const s = ((performance.now() - started) / 1000).toFixed(3);
         log.info({ result }, `Task ${job.name}[${job.id}] succeeded in ${s}s`);
         observe('success');
