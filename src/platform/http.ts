@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fastifyJwt from '@fastify/jwt';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -71,6 +73,14 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+function makeAjv(coerceTypes: false | 'array'): Ajv {
+  const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  addFormats.default(ajv);
+  return ajv;
+}
+const bodyAjv = makeAjv(false);
+const textAjv = makeAjv('array');
+
 /** A Fastify instance with netsync's error shape, auth helpers and OpenAPI docs at /docs. Never listens. */
 export async function createHttpApp(opts: HttpOptions): Promise<App> {
   const app = Fastify({
@@ -79,9 +89,13 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+
     bodyLimit: 16 * 1024 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  // A JSON body is taken as sent: coercion would turn a null into "" for a string-or-null field. Query
+  // strings and path parameters are text, so those are coerced to the schema's types.
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError) return reply.status(err.statusCode).send({ detail: err.detail });

@@ -66,9 +66,12 @@ export async function withRedis<T>(queue: Queue, op: () => Promise<T>, ms = 2000
 }
 
 export async function taskInfo(queue: Queue, id: string): Promise<TaskInfo | undefined> {
+  // State first, then the job: a job read before it finished and judged after would show SUCCESS with
+  // no result. Read in this order, a finished state always comes with its result.
+  const raw = await withRedis(queue, () => queue.getJobState(id));
+  if (raw === 'unknown') return undefined;
   const job: Job | undefined = await withRedis(queue, () => queue.getJob(id));
   if (!job) return undefined;
-  const raw = await withRedis(queue, () => job.getState());
   let state: TaskState;
   if (raw === 'completed') state = 'SUCCESS';
   else if (raw === 'failed') state = 'FAILURE';

@@ -121,6 +121,17 @@ describe('Response API contract', () => {
     expect(badName.json().detail[0].loc).toEqual(['body', 'username']);
   });
 
+  it('takes a JSON null as null, not as an empty string', async () => {
+    const res = await sys.response.inject({
+      method: 'POST',
+      url: '/users',
+      headers: bearer(sys.adminToken),
+      payload: { username: 'nullmail', password: 'Secret123', email: null, profile_type_id: null },
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({ email: null, profile_type_id: null });
+  });
+
   it('refuses a taken username with 409', async () => {
     const dup = await sys.response.inject({
       method: 'POST',
