@@ -1,7 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  Kysely,
+  type Migration,
+  Migrator,
+  PostgresDialect,
+  SqliteAdapter,
+  SqliteDialect,
+  SqliteDriver,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 
@@ -36,7 +47,42 @@ function openSqlite<Schema>(file: string): Db<Schema> {
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   const kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database }) });
-  return { kysely, dialect: 'sqlite', describe: `sqlite:${file}`, close: () => kysely.destroy() };
+  const db: Db<Schema> = { kysely, dialect: 'sqlite', describe: `sqlite:${file}`, close: () => kysely.destroy() };
+  sqliteOf.set(db, database);
+  return db;
+}
+
+/** The SQLite connection under each SQLite Db, for migrate(). */
+const sqliteOf = new WeakMap<object, SQLite.Database>();
+
+/**
+ * For migrations on SQLite: Kysely runs them outside any transaction there (its adapter says SQLite has
+ * no transactional DDL, which it has), so two processes starting at once both read "none ran" and both
+ * run them ("table already exists"). This dialect runs the whole migration in one transaction that
+ * takes the write lock at BEGIN: the second process waits (busy_timeout), then finds nothing to do.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class MigrationSqliteDialect extends SqliteDialect {
+  constructor(private readonly database: SQLite.Database) {
+    super({ database });
+  }
+  override createDriver() {
+    return new ImmediateSqliteDriver({ database: this.database });
+  }
+  override createAdapter() {
+    return new TransactionalDdlSqliteAdapter();
+  }
 }
 
 async function openPostgres<Schema>(url: string): Promise<Db<Schema>> {
@@ -75,8 +121,11 @@ async function openPostgres<Schema>(url: string): Promise<Db<Schema>> {
 
 /** Runs the given migrations in name order; safe to call from several processes at once. */
 export async function migrate<Schema>(db: Db<Schema>, migrations: Record<string, Migration>): Promise<void> {
+  const database = sqliteOf.get(db);
+  // Never destroyed: that would close the connection it shares with db.kysely.
+  const migrationDb = database ? new Kysely<unknown>({ dialect: new MigrationSqliteDialect(database) }) : db.kysely;
   const migrator = new Migrator({
-    db: db.kysely,
+    db: migrationDb,
     provider: { getMigrations: async () => migrations },
     // Named explicitly: Kysely would otherwise find another schema's migration tables and skip its own.
     ...(db.schema ? { migrationTableSchema: db.schema } : {}),
