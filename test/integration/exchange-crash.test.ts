@@ -27,7 +27,7 @@ import { dialects, type TestEnv, testEnv, waitFor } from '../helpers/system.js';
  */
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const KILLS = process.env.NETSYNC_SOAK ? 40 : 8;
+const KILLS = process.env.NETSYNC_SOAK ? 40 : 6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const countRows = async (q: Promise<{ n: string | number | bigint }>) => Number((await q).n);
 
@@ -66,27 +66,33 @@ describe.each(dialects())('SIGKILL in the middle of exports and imports (%s)', (
     };
     const parts = { export1: start('response'), export2: start('response'), import: start('request') };
     try {
+      const t0 = performance.now();
       await Promise.all(Object.values(parts).map((p) => p.ready()));
+      const tReady = performance.now();
       await queue.add('export_users', {}, { jobId: randomUUID() });
 
       const committed: PasswordChangeRecord[] = [];
       let running = true;
+      // Rounds of 40 changes then two export jobs, so batches are big enough for a kill to land inside
+      // one; the pause keeps this process from starving the children on a 2-core machine.
       const writer = (async () => {
         while (running) {
           await Promise.all(
             Array.from({ length: 4 }, async () => {
-              for (let i = 0; i < 5; i++) {
+              for (let i = 0; i < 10; i++) {
                 const user = users[Math.floor(Math.random() * users.length)] as string;
                 const hash = fakeHash(randomUUID());
                 const rec = await setPassword(resp.kysely, user, hash);
                 if (!rec) throw new Error(`no user ${user}`);
                 committed.push(rec);
                 monotonic.committed.set(`${user}:${rec.password_version}`, hash);
-                await queue.add('sync_password_to_request_network', { user_id: user }, { jobId: randomUUID() });
               }
             }),
           );
-          await sleep(20);
+          for (let j = 0; j < 2; j++) {
+            await queue.add('sync_password_to_request_network', {}, { jobId: randomUUID() });
+          }
+          await sleep(50);
         }
       })();
       const watcher = (async () => {
@@ -112,6 +118,7 @@ describe.each(dialects())('SIGKILL in the middle of exports and imports (%s)', (
         parts[target] = start(target === 'import' ? 'request' : 'response');
       }
       running = false;
+      const tKills = performance.now();
       await Promise.all([writer, watcher]);
       await Promise.all(Object.values(parts).map((p) => p.ready()));
       // A job killed mid-run is retried only after BullMQ's stall check (30 s); a fresh export writes
@@ -130,6 +137,7 @@ describe.each(dialects())('SIGKILL in the middle of exports and imports (%s)', (
         'the Request Network to catch up after the kills',
       );
 
+      const tCaughtUp = performance.now();
       // Response side: every change claimed into exactly one batch, numbers 1..N without a gap, all written.
       const unclaimed = await countRows(
         resp.kysely
@@ -175,7 +183,9 @@ describe.each(dialects())('SIGKILL in the middle of exports and imports (%s)', (
       console.log(
         `[crash, ${dialect}] ${kills.length} SIGKILLs (${mid.filter((k) => k.target !== 'import').length} mid-export, ` +
           `${mid.filter((k) => k.target === 'import').length} mid-import); ${committed.length} changes in ${batches.length} ` +
-          `batches; ${appliedLogs.length} batch commits logged, none twice; ${monotonic.checks} monotonic checks`,
+          `batches; ${appliedLogs.length} batch commits logged, none twice; ${monotonic.checks} monotonic checks; ` +
+          `start ${((tReady - t0) / 1000).toFixed(1)} s, kills ${((tKills - tReady) / 1000).toFixed(1)} s, ` +
+          `catch-up ${((tCaughtUp - tKills) / 1000).toFixed(1)} s`,
       );
     } finally {
       await queue.close();
