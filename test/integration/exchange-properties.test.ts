@@ -202,7 +202,10 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
       ).flat();
 
     async function createUser(i: number) {
-      const u = await insertUser(w(i), { username: `u${randomUUID().slice(0, 8)}`, hashedPassword: fakeHash(randomUUID()) });
+      const u = await insertUser(w(i), {
+        username: `u${randomUUID().slice(0, 8)}`,
+        hashedPassword: fakeHash(randomUUID()),
+      });
       users.push(u.id);
       monotonic.committed.set(`${u.id}:1`, u.hashed_password);
     }
@@ -296,10 +299,7 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
           const sequential = async (as: Action[]) => {
             for (const a of as) await run(a);
           };
-          await together([
-            sequential(group.filter(responseSide)),
-            sequential(group.filter((a) => !responseSide(a))),
-          ]);
+          await together([sequential(group.filter(responseSide)), sequential(group.filter((a) => !responseSide(a)))]);
         }
         await monotonic.check(request.kysely);
       }
