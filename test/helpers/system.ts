@@ -86,7 +86,12 @@ export function testEnv(dialect: Dialect = 'sqlite', extra: Record<string, strin
 
 export function testRuntime(config: Config): Runtime {
   const logger = createLogger(config.logLevel);
-  return { config, secrets: resolveSecrets(config, { makeExchangeKey: false }), logger, lifecycle: new Lifecycle(logger) };
+  return {
+    config,
+    secrets: resolveSecrets(config, { makeExchangeKey: false }),
+    logger,
+    lifecycle: new Lifecycle(logger),
+  };
 }
 
 export interface TestSystem {

@@ -40,7 +40,9 @@ describe.each(dialects())('a password reset reaches the Request Network (%s)', (
       const t = await sys.response.inject({ url: `/tasks/${body.sync_task_id}`, headers: bearer(sys.adminToken) });
       return t.json().state === 'SUCCESS';
     });
-    const task = (await sys.response.inject({ url: `/tasks/${body.sync_task_id}`, headers: bearer(sys.adminToken) })).json();
+    const task = (
+      await sys.response.inject({ url: `/tasks/${body.sync_task_id}`, headers: bearer(sys.adminToken) })
+    ).json();
     expect(task.name).toBe('sync_password_to_request_network');
     expect(task.result).toMatchObject({ status: 'success' });
 
