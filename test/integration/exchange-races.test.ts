@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Queue } from 'bullmq';
+import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   batchFileName,
@@ -593,6 +593,21 @@ describe('Redis down at reset time', () => {
       await startResponseBeat(workers);
       const carried = await waitFor(() => canLogin(requestApi, 'eve', 'During456'), 15_000, 'the sweep to carry it');
       expect(await canLogin(requestApi, 'eve', 'Before123')).toBe(false);
+      // It was the schedule's export_users that carried it: the fast-path job never reached Redis.
+      const conn = redisConnection(url);
+      const q = new Queue(RESPONSE_QUEUE, { connection: conn, prefix: env.config.queuePrefix });
+      const jobs = await q.getJobs(['completed', 'failed', 'active', 'waiting', 'delayed']);
+      await q.close();
+      conn.disconnect();
+      expect(jobs.filter((j) => j.name === 'sync_password_to_request_network')).toEqual([]);
+      const carrier = jobs.find(
+        (j) =>
+          j.name === 'export_users' &&
+          (j.returnvalue?.files as string[] | undefined)?.some((f) =>
+            f.includes(`${path.sep}password_changes${path.sep}`),
+          ),
+      );
+      expect(carrier?.repeatJobKey).toBeTruthy();
       console.log(
         `[redis down] reset answered in ${took.toFixed(0)} ms; after Redis came back the schedule carried it in ${(performance.now() - back).toFixed(0)} ms (${carried.toFixed(0)} ms of polling)`,
       );
