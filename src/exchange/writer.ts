@@ -5,6 +5,7 @@ import {
   FORMAT,
   FORMAT_VERSION,
   HEADER_LINE_BYTES,
+  HEADER_PREFIX,
   type Header,
   type HeaderFields,
   headerLine,
@@ -19,6 +20,8 @@ export interface WrittenFile {
   readonly path: string;
   readonly header: Header;
   readonly bytes: number;
+  /** True when the existing file was kept instead (see `replaces`). */
+  readonly kept?: boolean;
 }
 
 const FLUSH_BYTES = 1 << 20;
@@ -35,6 +38,14 @@ export async function writeExchangeFile(
   /** Each record as its JSON text (one line, as JSON.stringify makes it). */
   lines: Iterable<string> | AsyncIterable<string>,
   key: string,
+  opts: {
+    /**
+     * Asked just before the rename when a file of that name already holds a readable header: false keeps
+     * the existing file (and `kept` is set on the result). Snapshots use it so that of two exports
+     * finishing out of order, the older never replaces the newer.
+     */
+    replaces?: (existing: Header) => boolean;
+  } = {},
 ): Promise<WrittenFile> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const target = path.join(dir, name);
@@ -79,6 +90,11 @@ export async function writeExchangeFile(
     await file.write(headerLine(header), 0, 'utf8');
     await file.sync();
     await file.close();
+    const existing = opts.replaces ? await peekHeader(target) : undefined;
+    if (existing && opts.replaces && !opts.replaces(existing)) {
+      await fs.rm(tmp, { force: true });
+      return { path: target, header, bytes: position, kept: true };
+    }
     await fs.rename(tmp, target);
     await fsyncDir(dir);
     return { path: target, header, bytes: position };
@@ -87,6 +103,48 @@ export async function writeExchangeFile(
     await fs.rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** The header of an existing exchange file, or undefined when there is none or it cannot be read. */
+async function peekHeader(file: string): Promise<Header | undefined> {
+  try {
+    const handle = await fs.open(file, 'r');
+    try {
+      const buf = Buffer.alloc(HEADER_LINE_BYTES);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      const line = buf.subarray(0, bytesRead).toString('utf8').split('\n')[0]?.trimEnd() ?? '';
+      if (!line.startsWith(HEADER_PREFIX) || !line.endsWith(',')) return undefined;
+      return JSON.parse(line.slice(HEADER_PREFIX.length, -1).trimEnd()) as Header;
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes temporary files older than `maxAgeMs` from `dir`: what a writer killed mid-write left behind.
+ * A live writer's temporary file is younger than any sensible age.
+ */
+export async function removeStaleTempFiles(dir: string, maxAgeMs: number, now = Date.now()): Promise<number> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!(name.startsWith('.') && name.endsWith('.tmp'))) continue;
+    const file = path.join(dir, name);
+    const st = await fs.lstat(file).catch(() => undefined);
+    if (st?.isFile() && now - st.mtimeMs > maxAgeMs) {
+      await fs.rm(file, { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /** Makes a rename durable: without it a crash can forget the new directory entry. */

@@ -1,5 +1,12 @@
 import type { Kysely } from 'kysely';
-import { batchFileName, SNAPSHOT_OF, type Stream, streamDir, writeExchangeFile } from '../exchange/index.js';
+import {
+  batchFileName,
+  removeStaleTempFiles,
+  SNAPSHOT_OF,
+  type Stream,
+  streamDir,
+  writeExchangeFile,
+} from '../exchange/index.js';
 import { nowIso } from '../platform/db.js';
 import type { ResponseDatabase } from './db/schema.js';
 
@@ -127,6 +134,34 @@ export async function exportChanges(ctx: ExportContext, streams: readonly Stream
   return { status: 'success', count, file: files.at(-1) ?? null, files, exported_at: nowIso() };
 }
 
+/** Outbox rows stay this long after their batch file is written, then go: the snapshot carries their state. */
+export const OUTBOX_RETENTION_MS = 60 * 60 * 1000;
+/** A temporary file this old was left by a writer that died. */
+export const STALE_TEMP_MS = 10 * 60 * 1000;
+
+/**
+ * The scheduled run's tidying: drops outbox rows of batches written over an hour ago (their files are in
+ * the exchange folder, and the snapshot carries their state) and temporary files of dead writers.
+ */
+async function housekeeping(ctx: ExportContext, streams: readonly Stream[]): Promise<void> {
+  const cutoff = new Date(Date.now() - OUTBOX_RETENTION_MS).toISOString();
+  for (const stream of streams) {
+    await ctx.db
+      .deleteFrom('outbox')
+      .where('stream', '=', stream)
+      .where('batch_seq', 'in', (eb) =>
+        eb
+          .selectFrom('export_batches')
+          .select('seq')
+          .where('stream', '=', stream)
+          .where('written_at', 'is not', null)
+          .where('written_at', '<', cutoff),
+      )
+      .execute();
+    await removeStaleTempFiles(streamDir(ctx.exportDir, stream), STALE_TEMP_MS);
+  }
+}
+
 /** Source of a snapshot's records: the current rows of its table as exchange records, streamed. */
 export type SnapshotSource = (trx: Kysely<ResponseDatabase>) => AsyncIterable<string>;
 
@@ -158,8 +193,11 @@ export async function exportSnapshot(
         { kind: 'snapshot', stream, seq: covers[stream] ?? 0, covers, created_at: nowIso() },
         source(trx),
         ctx.exchangeKey,
+        // Two snapshot exports may finish out of order; the older must not replace the newer.
+        { replaces: (existing) => !spec.covers.some((s) => (existing.covers?.[s] ?? 0) > (covers[s] ?? 0)) },
       );
     });
+  await housekeeping(ctx, spec.covers);
   return {
     status: 'success',
     count: written.header.count,
