@@ -38,6 +38,8 @@ export const Header = Type.Object(
     seq: Type.Integer({ minimum: 0 }),
     /** For a snapshot: the newest batch it reflects of each stream it covers. */
     covers: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 0 }))),
+    /** For a batch: the newest batch of each stream its records refer to (see REQUIRES). */
+    requires: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 0 }))),
     created_at: Type.String({ format: 'date-time' }),
     count: Type.Integer({ minimum: 0 }),
     sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),

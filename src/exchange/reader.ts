@@ -31,7 +31,8 @@ export type RefusalCode =
   | 'bad_checksum'
   | 'bad_record'
   | 'wrong_place'
-  | 'replayed';
+  | 'replayed'
+  | 'unknown_user';
 
 export class RefusedFile extends Error {
   constructor(

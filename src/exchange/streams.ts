@@ -18,6 +18,13 @@ export const SNAPSHOT_OF: Readonly<Partial<Record<Stream, { file: string; covers
   settings: { file: 'settings_latest.json', covers: ['settings'] },
 };
 
+/**
+ * What a stream's records refer to. A batch of `password_changes` carries `requires: {users: K}`: every
+ * user it names is in users batches up to K, so the importer can tell a user that has not arrived yet
+ * (wait for batch K) from one that does not exist (refuse the file).
+ */
+export const REQUIRES: Readonly<Partial<Record<Stream, readonly Stream[]>>> = { password_changes: ['users'] };
+
 export const isStream = (s: string): s is Stream => (STREAMS as readonly string[]).includes(s);
 
 const SEQ_DIGITS = 12;

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import {
   batchFileName,
+  REQUIRES,
   removeStaleTempFiles,
   SNAPSHOT_OF,
   type Stream,
@@ -38,38 +39,81 @@ export async function appendOutbox(trx: Kysely<ResponseDatabase>, stream: Stream
 class NothingToClaim extends Error {}
 
 /**
+ * Claims the oldest unclaimed rows of `stream` (at most `batchSize`) into the batch numbered by the
+ * stream's counter, which the caller has just bumped. Returns how many rows it took.
+ */
+async function claimRows(trx: Kysely<ResponseDatabase>, stream: Stream, seq: number, batchSize: number) {
+  const claimed = await trx
+    .updateTable('outbox')
+    .set({ batch_seq: seq })
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('outbox')
+        .select('id')
+        .where('stream', '=', stream)
+        .where('batch_seq', 'is', null)
+        .orderBy('id')
+        .limit(batchSize),
+    )
+    .executeTakeFirst();
+  return Number(claimed.numUpdatedRows);
+}
+
+const bumpCounter = async (trx: Kysely<ResponseDatabase>, stream: Stream, by: 1 | -1) =>
+  (
+    await trx
+      .updateTable('export_streams')
+      .set((eb) => ({ last_seq: eb('last_seq', '+', by) }))
+      .where('stream', '=', stream)
+      .returning('last_seq')
+      .executeTakeFirstOrThrow()
+  ).last_seq;
+
+/**
+ * Claims every waiting row of `stream` into batches and returns the stream's newest batch number.
+ * Used inside another stream's claim, for the streams its records refer to.
+ */
+async function claimAllOf(trx: Kysely<ResponseDatabase>, stream: Stream, batchSize: number): Promise<number> {
+  for (;;) {
+    const seq = await bumpCounter(trx, stream, 1);
+    const count = await claimRows(trx, stream, seq, batchSize);
+    if (count === 0) return bumpCounter(trx, stream, -1);
+    await trx
+      .insertInto('export_batches')
+      .values({ stream, seq, count, created_at: nowIso(), written_at: null, requires: null })
+      .execute();
+  }
+}
+
+/**
  * Hands the next sequence number to the oldest unclaimed changes of `stream`. The first statement
  * bumps the stream's counter, which takes the write lock (SQLite) or the row lock (PostgreSQL) before
  * anything is read, so two exporters in two processes never claim the same change or the same number.
+ *
+ * A stream whose records refer to another (REQUIRES) then claims the other's waiting rows too, in the
+ * same transaction and after its own: a referenced row committed before a claimed row is visible by then
+ * (READ COMMITTED reads afresh per statement), so the batch's `requires` stamp covers what it names.
+ * Locks are taken in that order (stream, then what it requires) by every exporter.
  * @returns the claimed batch, or undefined when nothing was waiting
  */
 async function claimBatch(ctx: ExportContext, stream: Stream): Promise<{ seq: number; count: number } | undefined> {
   try {
     return await ctx.db.transaction().execute(async (trx) => {
-      const { last_seq: seq } = await trx
-        .updateTable('export_streams')
-        .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
-        .where('stream', '=', stream)
-        .returning('last_seq')
-        .executeTakeFirstOrThrow();
-      const claimed = await trx
-        .updateTable('outbox')
-        .set({ batch_seq: seq })
-        .where('id', 'in', (eb) =>
-          eb
-            .selectFrom('outbox')
-            .select('id')
-            .where('stream', '=', stream)
-            .where('batch_seq', 'is', null)
-            .orderBy('id')
-            .limit(ctx.batchSize),
-        )
-        .executeTakeFirst();
-      const count = Number(claimed.numUpdatedRows);
+      const seq = await bumpCounter(trx, stream, 1);
+      const count = await claimRows(trx, stream, seq, ctx.batchSize);
       if (count === 0) throw new NothingToClaim(); // rolls the counter back
+      const requires: Record<string, number> = {};
+      for (const other of REQUIRES[stream] ?? []) requires[other] = await claimAllOf(trx, other, ctx.batchSize);
       await trx
         .insertInto('export_batches')
-        .values({ stream, seq, count, created_at: nowIso(), written_at: null })
+        .values({
+          stream,
+          seq,
+          count,
+          created_at: nowIso(),
+          written_at: null,
+          requires: REQUIRES[stream] ? JSON.stringify(requires) : null,
+        })
         .execute();
       return { seq, count };
     });
@@ -87,7 +131,7 @@ async function claimBatch(ctx: ExportContext, stream: Stream): Promise<{ seq: nu
 async function writeClaimedBatches(ctx: ExportContext, stream: Stream): Promise<{ files: string[]; count: number }> {
   const pending = await ctx.db
     .selectFrom('export_batches')
-    .select(['seq', 'count', 'created_at'])
+    .select(['seq', 'count', 'created_at', 'requires'])
     .where('stream', '=', stream)
     .where('written_at', 'is', null)
     .orderBy('seq')
@@ -105,7 +149,13 @@ async function writeClaimedBatches(ctx: ExportContext, stream: Stream): Promise<
     const written = await writeExchangeFile(
       streamDir(ctx.exportDir, stream),
       batchFileName(batch.seq),
-      { kind: 'batch', stream, seq: batch.seq, created_at: batch.created_at },
+      {
+        kind: 'batch',
+        stream,
+        seq: batch.seq,
+        created_at: batch.created_at,
+        ...(batch.requires ? { requires: JSON.parse(batch.requires) as Record<string, number> } : {}),
+      },
       rows.map((r) => r.payload),
       ctx.exchangeKey,
     );
@@ -127,9 +177,12 @@ export async function exportChanges(ctx: ExportContext, streams: readonly Stream
   let count = 0;
   for (const stream of streams) {
     while ((await claimBatch(ctx, stream)) !== undefined) {}
-    const written = await writeClaimedBatches(ctx, stream);
-    files.push(...written.files);
-    count += written.count;
+    // What the stream's batches refer to goes out first, so the importer need not wait for it.
+    for (const s of [...(REQUIRES[stream] ?? []), stream]) {
+      const written = await writeClaimedBatches(ctx, s);
+      files.push(...written.files);
+      if (s === stream) count += written.count;
+    }
   }
   return { status: 'success', count, file: files.at(-1) ?? null, files, exported_at: nowIso() };
 }

@@ -187,5 +187,20 @@ export function applyRecords<S extends Stream>(trx: Trx, stream: S, records: rea
   return APPLY[stream](trx, records, syncedAt);
 }
 
+/**
+ * The first id a chunk of records refers to that the Request database has never held (a deleted user
+ * is still held, as a tombstone), or undefined. Only password changes refer to another record.
+ */
+export async function unknownReferences<S extends Stream>(
+  trx: Trx,
+  stream: S,
+  records: readonly RecordOf[S][],
+): Promise<string | undefined> {
+  if (stream !== 'password_changes' || records.length === 0) return undefined;
+  const ids = [...new Set((records as readonly PasswordChangeRecord[]).map((r) => r.user_id))];
+  const known = new Set((await trx.selectFrom('users').select('id').where('id', 'in', ids).execute()).map((r) => r.id));
+  return ids.find((id) => !known.has(id));
+}
+
 /** Rows per multi-row upsert: well under SQLite's bound-parameter limit for the widest table. */
 export const APPLY_CHUNK = 500;

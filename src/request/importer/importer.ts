@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import {
   type ExchangeFile,
   IMPORT_ORDER,
+  isStream,
   isTempName,
   openExchangeFile,
   type RecordOf,
@@ -16,7 +17,7 @@ import {
 import { nowIso } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import type { RequestDatabase } from '../db/schema.js';
-import { APPLY_CHUNK, applyRecords } from './apply.js';
+import { APPLY_CHUNK, applyRecords, unknownReferences } from './apply.js';
 import { quarantine } from './quarantine.js';
 
 export interface ImportContext {
@@ -47,25 +48,45 @@ async function streamState(db: Kysely<RequestDatabase>, stream: Stream) {
   return db.selectFrom('import_streams').selectAll().where('stream', '=', stream).executeTakeFirstOrThrow();
 }
 
-/** Applies a file's records in chunks inside `trx`; the file's checks finish before the caller commits. */
+/**
+ * Applies a file's records in chunks inside `trx`; the file's checks finish before the caller commits.
+ * A batch stamped with `requires` must name only records that exist by then: anything else is refused.
+ */
 async function applyFile<S extends Stream>(
   trx: Kysely<RequestDatabase>,
   stream: S,
   file: ExchangeFile<S>,
   now: string,
 ) {
+  const checkReferences = file.header.requires !== undefined;
   let chunk: RecordOf[S][] = [];
   let count = 0;
+  const flush = async () => {
+    if (checkReferences) {
+      const unknown = await unknownReferences(trx, stream, chunk);
+      if (unknown) throw new RefusedFile('unknown_user', `names user ${unknown}, which the users stream never had`);
+    }
+    await applyRecords(trx, stream, chunk, now);
+    chunk = [];
+  };
   for await (const record of file.records()) {
     chunk.push(record);
     count++;
-    if (chunk.length >= APPLY_CHUNK) {
-      await applyRecords(trx, stream, chunk, now);
-      chunk = [];
-    }
+    if (chunk.length >= APPLY_CHUNK) await flush();
   }
-  await applyRecords(trx, stream, chunk, now);
+  await flush();
   return count;
+}
+
+/** The streams a batch refers to whose import has not reached the batch's `requires` stamp yet. */
+async function unmetRequirements(db: Kysely<RequestDatabase>, requires: Record<string, number> | undefined) {
+  const unmet: string[] = [];
+  for (const [stream, seq] of Object.entries(requires ?? {})) {
+    if (!isStream(stream)) continue;
+    const state = await streamState(db, stream);
+    if (state.last_seq < seq) unmet.push(`${stream} ${seq}`);
+  }
+  return unmet;
 }
 
 async function listBatches(dir: string): Promise<{ seq: number; name: string }[]> {
@@ -267,6 +288,12 @@ export class Importer {
       const opened = await openExchangeFile(file, stream, this.ctx.exchangeKey, { maxBytes: this.ctx.maxFileBytes });
       if (opened.header.kind !== 'batch' || opened.header.seq !== seq) {
         throw new RefusedFile('wrong_place', `file named ${seq} holds ${opened.header.kind} ${opened.header.seq}`);
+      }
+      const unmet = await unmetRequirements(this.ctx.db, opened.header.requires);
+      if (unmet.length > 0) {
+        // What it names has not arrived yet (its batch is on its way, or a snapshot will bring it).
+        this.ctx.logger.debug({ stream, seq, unmet }, `${stream}/${path.basename(file)} waits for ${unmet.join(', ')}`);
+        return 'stop';
       }
       const count = await this.ctx.db.transaction().execute(async (trx) => {
         // Compare-and-set on the stream's position, first: only one importer can apply batch `seq`.

@@ -91,4 +91,9 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
       await db.schema.createIndex('users_profile_type').on('users').column('profile_type_id').execute();
     },
   },
+  '0003_batch_requires': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('export_batches').addColumn('requires', 'text').execute();
+    },
+  },
 });

@@ -76,4 +76,6 @@ export interface ExportBatchesTable {
   count: number;
   created_at: string;
   written_at: string | null;
+  /** JSON `{stream: seq}`: the batches of other streams this one's records refer to (see REQUIRES). */
+  requires: string | null;
 }

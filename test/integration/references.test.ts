@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { batchFileName, type Stream, streamDir, writeExchangeFile } from '../../src/exchange/index.js';
+import { runResponseTask } from '../../src/response/jobs/registry.js';
+import { insertUser, setPassword } from '../../src/response/users/users.repository.js';
+import {
+  exportCtx,
+  fakeHash,
+  importerFor,
+  keyOf,
+  openRequestDb,
+  openResponseDb,
+  pcRecord,
+  requestCredentials,
+  userRec,
+} from '../helpers/exchange.js';
+import { dialects, type TestEnv, testEnv } from '../helpers/system.js';
+
+async function batch(env: TestEnv, stream: Stream, seq: number, records: unknown[], requires?: Record<string, number>) {
+  const written = await writeExchangeFile(
+    streamDir(env.config.exportDir, stream),
+    batchFileName(seq),
+    { kind: 'batch', stream, seq, created_at: new Date().toISOString(), ...(requires ? { requires } : {}) },
+    records.map((r) => JSON.stringify(r)),
+    keyOf(env),
+  );
+  return written.path;
+}
+
+describe.each(dialects())('password changes and the users they name (%s)', (dialect) => {
+  let env: TestEnv;
+  afterEach(() => env.cleanup());
+
+  it('stamps each password batch with the users batches that hold its users, written first', async () => {
+    env = testEnv(dialect);
+    const resp = await openResponseDb(env);
+    const user = await insertUser(resp.kysely, { username: 'ann', hashedPassword: fakeHash('a1') });
+    await setPassword(resp.kysely, user.id, fakeHash('a2'));
+    // Only the password task runs: it must still send the user it names.
+    const result = await runResponseTask(exportCtx(env, resp.kysely), 'sync_password_to_request_network', {});
+    expect(result.files.map((f) => f.replace(env.config.exportDir, ''))).toEqual([
+      '/users/000000000001.json',
+      '/password_changes/000000000001.json',
+    ]);
+    const header = JSON.parse(fs.readFileSync(result.files[1] as string, 'utf8')).header;
+    expect(header.requires).toEqual({ users: 1 });
+    const req = await openRequestDb(env);
+    await importerFor(env, req.kysely).importAll();
+    expect((await requestCredentials(req.kysely)).get(user.id)?.password_version).toBe(2);
+    await resp.close();
+    await req.close();
+  });
+
+  it('waits for a users batch it requires, then applies both', async () => {
+    env = testEnv(dialect);
+    const req = await openRequestDb(env);
+    const id = randomUUID();
+    const pw = await batch(env, 'password_changes', 1, [pcRecord(id, 2)], { users: 1 });
+    const importer = importerFor(env, req.kysely);
+    let result = await importer.importAll();
+    expect(result.quarantined).toEqual([]);
+    expect(fs.existsSync(pw)).toBe(true);
+    expect((await requestCredentials(req.kysely)).has(id)).toBe(false);
+
+    await batch(env, 'users', 1, [userRec(id, 'late', 1)]);
+    result = await importer.importAll();
+    expect(result.applied).toEqual({ users: 1, password_changes: 1 });
+    expect((await requestCredentials(req.kysely)).get(id)?.password_version).toBe(2);
+    expect(fs.existsSync(pw)).toBe(false);
+    await req.close();
+  });
+
+  it('refuses and quarantines a batch naming a user the users stream never had', async () => {
+    env = testEnv(dialect);
+    const req = await openRequestDb(env);
+    const known = randomUUID();
+    await batch(env, 'users', 1, [userRec(known, 'known', 1)]);
+    const ghost = randomUUID();
+    await batch(env, 'password_changes', 1, [pcRecord(known, 2), pcRecord(ghost, 2)], { users: 1 });
+    const result = await importerFor(env, req.kysely).importAll();
+    expect(result.quarantined).toHaveLength(1);
+    const logged = await req.kysely.selectFrom('quarantine_log').selectAll().execute();
+    expect(logged).toMatchObject([{ stream: 'password_changes', code: 'unknown_user' }]);
+    expect(logged[0]?.reason).toContain(ghost);
+    // Nothing of the file applied: the known user's password did not move either.
+    expect((await requestCredentials(req.kysely)).get(known)?.password_version).toBe(1);
+    await req.close();
+  });
+});
