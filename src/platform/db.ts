@@ -42,14 +42,31 @@ function openSqlite<Schema>(file: string): Db<Schema> {
   const database = new SQLite(file);
   // WAL lets readers run beside one writer; busy_timeout makes writers from several processes queue
   // instead of failing. Every write transaction starts with a write, so the timeout always applies.
-  database.pragma('journal_mode = WAL');
   database.pragma('busy_timeout = 10000');
+  useWal(database);
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   const kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database }) });
   const db: Db<Schema> = { kysely, dialect: 'sqlite', describe: `sqlite:${file}`, close: () => kysely.destroy() };
   sqliteOf.set(db, database);
   return db;
+}
+
+/**
+ * Switching a file to WAL needs it to itself, and SQLite answers SQLITE_BUSY at once rather than wait
+ * (busy_timeout does not apply): processes opening a new file together failed here now and then with
+ * "database is locked". WAL, once set, stays with the file, so a few short retries always settle it.
+ */
+function useWal(database: SQLite.Database): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      database.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || attempt >= 200) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // a 5 ms pause; only at open
+    }
+  }
 }
 
 /** The SQLite connection under each SQLite Db, for migrate(). */

@@ -7,58 +7,81 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { responseMigrations } from '../../src/response/db/migrations.js';
 import { ROOT } from '../helpers/cli.js';
 
+const ROUNDS = 12;
+const CHILDREN = 8;
+
 /**
- * Runs migrate() on `file` in a child process, as `netsync response worker` does at start. The child
- * loads and opens the database, says "ready", and migrates once `go` exists, so that several children
- * migrate at the same moment rather than whenever their module loading happens to finish.
+ * A child process that, for each round r, opens and migrates the new file `r<r>.sqlite` in `dir` as
+ * `netsync response worker` does at start. It starts a round at the moment the parent writes into
+ * `go<r>` (a few ms ahead), so all children open and migrate together, not whenever their module loading
+ * happens to finish; the race being tested is a window of well under a millisecond.
  */
-function migrateInChild(file: string, go: string) {
+function child(dir: string) {
   const script = `
     import fs from 'node:fs';
     import { migrate, openDb } from ${JSON.stringify(path.join(ROOT, 'src/platform/db.ts'))};
     import { responseMigrations } from ${JSON.stringify(path.join(ROOT, 'src/response/db/migrations.ts'))};
-    const db = await openDb(${JSON.stringify(`sqlite:${file}`)});
+    const dir = ${JSON.stringify(dir)};
     process.stdout.write('ready\\n');
-    while (!fs.existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 1));
-    await migrate(db, responseMigrations('sqlite'));
-    await db.close();
+    for (let r = 0; r < ${ROUNDS}; r++) {
+      const go = dir + '/go' + r;
+      while (!fs.existsSync(go)) await new Promise((resolve) => setTimeout(resolve, 2));
+      const at = Number(fs.readFileSync(go, 'utf8'));
+      while (Date.now() < at) {}
+      const db = await openDb('sqlite:' + dir + '/r' + r + '.sqlite');
+      await migrate(db, responseMigrations('sqlite'));
+      await db.close();
+      process.stdout.write('done ' + r + '\\n');
+    }
   `;
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script], {
+  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  const ready = new Promise<void>((resolve) => {
-    child.stdout.on('data', (d) => {
-      output += d;
-      if (output.includes('ready')) resolve();
-    });
+  proc.stdout.on('data', (d) => {
+    output += d;
   });
-  child.stderr.on('data', (d) => {
+  proc.stderr.on('data', (d) => {
     output += d;
   });
   const exited = new Promise<{ code: number | null; output: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, output })),
+    proc.on('exit', (code) => resolve({ code, output })),
   );
-  return { ready: Promise.race([ready, exited]), exited };
+  let code: number | null | undefined;
+  void exited.then((e) => {
+    code = e.code;
+  });
+  return { output: () => output, gone: () => code !== undefined, exited };
 }
 
-describe('migrate on SQLite', () => {
+async function until(check: () => boolean): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > 40_000) throw new Error('children did not get there within 40 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('opening and migrating SQLite', () => {
   let dir: string;
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  // Several workers started together (systemd, a deploy script, the bench) all migrate one new file.
-  it('succeeds in every one of several processes starting on a new database at once', async () => {
+  // Several workers started together (systemd, a deploy script, the bench) all open one new file.
+  it('succeeds in every one of several processes doing it on a new database at once', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netsync-migrate-'));
-    const file = path.join(dir, 'response.sqlite');
-    const go = path.join(dir, 'go');
-    const children = Array.from({ length: 6 }, () => migrateInChild(file, go));
-    await Promise.all(children.map((c) => c.ready));
-    fs.writeFileSync(go, '');
+    const children = Array.from({ length: CHILDREN }, () => child(dir));
+    await until(() => children.every((c) => c.gone() || c.output().includes('ready')));
+    for (let r = 0; r < ROUNDS; r++) {
+      fs.writeFileSync(path.join(dir, `go${r}`), String(Date.now() + 20));
+      await until(() => children.every((c) => c.gone() || c.output().includes(`done ${r}`)));
+    }
     const runs = await Promise.all(children.map((c) => c.exited));
     for (const run of runs) expect(run, run.output).toMatchObject({ code: 0 });
-    const db = new SQLite(file, { readonly: true });
-    const ran = db.prepare('select name from kysely_migration order by name').all() as { name: string }[];
-    db.close();
-    expect(ran.map((r) => r.name)).toEqual(Object.keys(responseMigrations('sqlite')).sort());
+    for (let r = 0; r < ROUNDS; r++) {
+      const db = new SQLite(path.join(dir, `r${r}.sqlite`), { readonly: true });
+      const ran = db.prepare('select name from kysely_migration order by name').all() as { name: string }[];
+      db.close();
+      expect(ran.map((m) => m.name)).toEqual(Object.keys(responseMigrations('sqlite')).sort());
+    }
   }, 60_000);
 });
