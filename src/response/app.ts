@@ -6,13 +6,10 @@ import {
   authenticate,
   createHttpApp,
   ErrorResponse,
-  LoginBody,
   notFound,
   registerHealth,
-  TokenResponse,
-  ValidationErrorResponse,
 } from '../platform/http.js';
-import { passwordMatches } from '../platform/passwords.js';
+import { LoginThrottle, registerLogin } from '../platform/login.js';
 import { taskInfo } from '../platform/tasks.js';
 import type { ResponseDeps } from './deps.js';
 import { registerTaskRunRoute } from './jobs/run.routes.js';
@@ -42,7 +39,7 @@ const TaskOut = Type.Object({
 });
 
 /** The Response Network's HTTP API. Built from its dependencies; the caller decides whether to listen. */
-export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
+export async function buildResponseApp(deps: ResponseDeps, opts: { loginThrottle?: LoginThrottle } = {}): Promise<App> {
   const app = await createHttpApp({
     logger: deps.logger,
     title: 'netsync Response Network',
@@ -53,24 +50,16 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
   registerHealth(app, { database: () => pingDb(deps.db), redis: deps.pingRedis });
   await registerResponseOps(app, deps);
 
-  app.post(
-    '/auth/login',
-    {
-      schema: {
-        tags: ['auth'],
-        body: LoginBody,
-        response: { 200: TokenResponse, 401: ErrorResponse, 422: ValidationErrorResponse },
-      },
+  registerLogin(
+    app,
+    async (username) => {
+      const user = await findUserByName(deps.db.kysely, username);
+      return user && user.is_active === 1
+        ? { id: user.id, username: user.username, admin: user.is_admin === 1, hashedPassword: user.hashed_password }
+        : undefined;
     },
-    async (req, reply) => {
-      const user = await findUserByName(deps.db.kysely, req.body.username);
-      const ok = await passwordMatches(req.body.password, user?.hashed_password);
-      if (!ok || !user || user.is_active !== 1) {
-        return reply.status(401).send({ detail: 'Incorrect username or password' });
-      }
-      const access_token = await reply.jwtSign({ sub: user.id, username: user.username, admin: user.is_admin === 1 });
-      return { access_token, token_type: 'bearer' as const };
-    },
+    opts.loginThrottle ?? new LoginThrottle(deps.config.loginMaxFailures),
+    'Logs in to the Response Network',
   );
 
   app.get(

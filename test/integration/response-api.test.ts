@@ -13,7 +13,7 @@ describe('Response API contract', () => {
   let mary: { id: string };
 
   beforeAll(async () => {
-    sys = await startSystem({ watch: false });
+    sys = await startSystem({ watch: false, env: { LOGIN_MAX_FAILURES: '10' } });
     const make = async (username: string) =>
       (
         await sys.response.inject({
