@@ -203,7 +203,7 @@ export class Cluster {
   }
 
   /** Starts `netsync <side> <part>` and waits until it is ready to work. */
-  async start(side: Side, part: Part, extraArgs: string[] = []): Promise<Proc> {
+  async start(side: Side, part: Part, extraArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<Proc> {
     const n = this.procs.filter((p) => p.name.startsWith(`${side}-${part}`)).length;
     const name = `${side}-${part}-${n + 1}`;
     const logFile = path.join(this.dir, `${name}.log`);
@@ -213,7 +213,7 @@ export class Cluster {
     const profArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(prof, `${this.name}-${name}`)}`] : [];
     const child = spawn(process.execPath, ['--import', TSX, ...profArgs, ...extraArgs, MAIN, side, part], {
       cwd: this.dir,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...this.env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...this.env, ...extraEnv },
       stdio: ['ignore', fd, fd],
     });
     fs.closeSync(fd);

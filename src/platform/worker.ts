@@ -3,6 +3,7 @@ import { type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Logger, withLogContext } from './logger.js';
 import type { NetworkMetrics } from './metrics.js';
+import { runAlone } from './run-alone.js';
 import { within } from './tasks.js';
 import { announceWorker } from './worker-registry.js';
 
@@ -29,6 +30,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   const name = `${opts.queue}@${hostname()}:${process.pid}`;
   // Jobs running now, with the lock token that lets us hand them back at shutdown.
   const inFlight = new Map<string, { job: Job; token: string }>();
+  let closing = false;
   const worker = new Worker(
     opts.queue,
     async (job, token) => {
@@ -36,7 +38,17 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
       const log = opts.logger.child({ task_id: job.id, task: job.name });
       log.info(`Received task: ${job.name}[${job.id}]${job.repeatJobKey ? ` (schedule ${job.repeatJobKey})` : ''}`);
       const started = performance.now();
+      let release: (() => Promise<void>) | undefined;
       try {
+        if (job.deduplicationId) {
+          // A coalesced job (addCoalesced) absorbs later adds while it waits, including while it waits
+          // here for the previous run of its kind. Before it reads anything it stops absorbing, so
+          // whatever was committed before an add it absorbed is still ahead of it, and an add from here
+          // on makes a job of its own.
+          const key = `${opts.prefix}:${opts.queue}:run:${job.deduplicationId}`;
+          release = await runAlone(opts.connection, key, () => closing);
+          await job.removeDeduplicationKey();
+        }
         const result = await withLogContext({ task_id: job.id, task: job.name }, () => opts.handle(job, log));
         const s = ((performance.now() - started) / 1000).toFixed(3);
         log.info({ result }, `Task ${job.name}[${job.id}] succeeded in ${s}s`);
@@ -51,6 +63,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
         throw err;
       } finally {
         if (job.id) inFlight.delete(job.id);
+        await release?.().catch(() => undefined);
       }
       function observe(outcome: 'success' | 'failure') {
         const seconds = (performance.now() - started) / 1000;
@@ -82,6 +95,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   return {
     worker,
     async close(graceMs = 10_000) {
+      closing = true;
       await presence.stop();
       const done = await within(
         worker.close().then(() => true),

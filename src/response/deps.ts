@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Config } from '../platform/config.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
 import type { NetworkMetrics } from '../platform/metrics.js';
-import { within } from '../platform/tasks.js';
+import { addCoalesced, within } from '../platform/tasks.js';
 import type { ResponseDatabase } from './db/schema.js';
 import type { ExportJobData, ResponseTaskName } from './jobs/registry.js';
 
@@ -19,18 +18,21 @@ export interface ResponseDeps {
   /** This network's metrics registry, served at GET /metrics. */
   readonly metrics: NetworkMetrics;
   /**
-   * Enqueues a task after a commit and returns its id, or null when Redis does not take it within
-   * 2 s: the change is already in the outbox, and the scheduled export carries it.
+   * Enqueues a task after a commit and returns the id of the task that will carry the change (changes
+   * committed while a run waits share it), or null when Redis does not take it within 2 s: the change is
+   * already in the outbox, and the scheduled export carries it.
    */
   readonly enqueue: (name: ResponseTaskName, data: ExportJobData, log: Logger) => Promise<string | null>;
 }
 
 export function queueEnqueuer(queue: Queue): ResponseDeps['enqueue'] {
   return async (name, data, log) => {
-    const id = randomUUID();
     try {
-      const job = await within(queue.add(name, data, { jobId: id }), 2000);
-      if (job) return id;
+      // Coalesced: changes committed while a run of this task waits share that run (and its id). A run
+      // that also writes the snapshot is a different request, so it coalesces only with its own kind.
+      const key = data.snapshot ? `${name}.snapshot` : name;
+      const id = await within(addCoalesced(queue, name, data, key), 2000);
+      if (id) return id;
       log.warn({ task: name }, 'Redis did not take the task within 2 s; the scheduled export will carry the change');
     } catch (err) {
       log.warn(

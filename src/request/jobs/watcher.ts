@@ -1,16 +1,21 @@
-import { randomUUID } from 'node:crypto';
+import { type FSWatcher, watch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Queue } from 'bullmq';
-import { watch } from 'chokidar';
-import { isTempName, STREAMS } from '../../exchange/index.js';
+import { isStream, isTempName, STREAMS } from '../../exchange/index.js';
 import type { Logger } from '../../platform/logger.js';
+import { addCoalesced } from '../../platform/tasks.js';
 import { IMPORT_TASK, type ImportJobData } from './registry.js';
 
 /**
  * Enqueues an import within milliseconds of a file landing in the exchange folder, so a change does not
- * wait for the next scheduled run. Events within `coalesceMs` become one job; a job that is already
- * running when a file lands is followed by another, so no file waits for the schedule.
+ * wait for the next scheduled run. Events within `coalesceMs` become one job, and so do files landing
+ * while an import waits to start; a job that is already running when a file lands is followed by
+ * another, so no file waits for the schedule.
+ *
+ * One plain fs.watch per stream folder (inotify, FSEvents, ReadDirectoryChangesW): an event costs next
+ * to nothing. chokidar, used before, re-read and stat'ed the whole folder on every event, which was most
+ * of the Request worker's CPU once hundreds of batch files waited (the bench, case 2).
  */
 export async function watchExchange(
   exportDir: string,
@@ -22,27 +27,58 @@ export async function watchExchange(
   // missed while the watcher is still attaching to the new folder.
   for (const stream of STREAMS) await fs.mkdir(path.join(exportDir, stream), { recursive: true, mode: 0o700 });
   let timer: NodeJS.Timeout | undefined;
+  let closed = false;
   const fire = () => {
     timer = undefined;
     const data: ImportJobData = { trigger: 'file' };
-    queue.add(IMPORT_TASK, data, { jobId: randomUUID() }).catch((err: Error) => {
+    // Coalesced: while an import waits, files landing join it (from every watcher, in every process).
+    addCoalesced(queue, IMPORT_TASK, data, 'import-on-file').catch((err: Error) => {
       logger.warn({ err: err.message }, 'could not enqueue an import for a new file; the schedule will pick it up');
     });
   };
-  const watcher = watch(exportDir, {
-    depth: 1,
-    ignoreInitial: false,
-    ignored: (p: string) => p !== exportDir && isTempName(path.basename(p)),
-  });
-  const onFile = () => {
-    timer ??= setTimeout(fire, coalesceMs);
+  const wake = () => {
+    if (!closed) timer ??= setTimeout(fire, coalesceMs);
   };
-  watcher.on('add', onFile).on('change', onFile).on('addDir', onFile);
-  watcher.on('error', (err) => logger.warn({ err: (err as Error).message }, 'exchange folder watch error'));
+  const watchers = new Map<string, FSWatcher>();
+  const attach = (dir: string, onEvent: (name: string | null) => void) => {
+    watchers.get(dir)?.close();
+    try {
+      const watcher = watch(dir, (_event, name) => onEvent(name === null ? null : String(name)));
+      watcher.on('error', (err) => {
+        logger.warn({ err: err.message, dir }, 'exchange folder watch error; the schedule still imports');
+        watcher.close();
+        if (watchers.get(dir) === watcher) watchers.delete(dir);
+      });
+      watchers.set(dir, watcher);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, dir }, 'cannot watch exchange folder; the schedule still imports');
+    }
+  };
+  // A name that appeared (not one the importer just deleted, nor a writer's temporary file) wakes it.
+  const onStreamEvent = (dir: string) => (name: string | null) => {
+    if (name === null) return wake();
+    if (isTempName(name)) return;
+    fs.access(path.join(dir, name)).then(wake, () => undefined);
+  };
+  for (const stream of STREAMS) {
+    const dir = path.join(exportDir, stream);
+    attach(dir, onStreamEvent(dir));
+  }
+  // The exchange folder itself: a stream folder made again (removed by hand, restored) is watched anew.
+  attach(exportDir, (name) => {
+    if (name === null || !isStream(name)) return;
+    const dir = path.join(exportDir, name);
+    attach(dir, onStreamEvent(dir));
+    wake();
+  });
+  // Files that landed while no watcher ran.
+  wake();
   return {
     async close() {
+      closed = true;
       clearTimeout(timer);
-      await watcher.close();
+      for (const watcher of watchers.values()) watcher.close();
+      watchers.clear();
     },
   };
 }

@@ -18,7 +18,7 @@ export const RESPONSE_QUEUE = 'response';
 export interface ExportJobData {
   /** Also write the whole-set snapshot (the scheduled run does; the fast path after a change does not). */
   snapshot?: boolean;
-  /** For the log only: which user's change asked for this run. */
+  /** For the log only: which user's change asked for this run (the first, when changes share a run). */
   user_id?: string;
 }
 
