@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-/** A run that holds the lock longer than this lets the next one start beside it. */
-const HOLD_MS = 30_000;
+/**
+ * How long the lock outlives its holder: a run renews it every half of this while it runs, so only a
+ * holder that died (SIGKILL, lost host) lets it lapse, and the next run waits at most this long.
+ */
+const HOLD_MS = 5000;
 /** How long a run waits for the one before it, at most; then it starts anyway. */
 const WAIT_MS = 10_000;
 const POLL_MS = 2;
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
 
 /**
  * Waits until no other run holds `key` (in any process), takes it, and returns its release. Coalesced
@@ -24,7 +28,12 @@ export async function runAlone(redis: Redis, key: string, stopping: () => boolea
   const until = Date.now() + WAIT_MS;
   while (Date.now() < until && !stopping()) {
     if ((await redis.set(key, token, 'PX', HOLD_MS, 'NX')) === 'OK') {
+      const renew = setInterval(() => {
+        redis.eval(RENEW, 1, key, token, HOLD_MS).catch(() => undefined);
+      }, HOLD_MS / 2);
+      renew.unref();
       return async () => {
+        clearInterval(renew);
         await redis.eval(RELEASE, 1, key, token);
       };
     }

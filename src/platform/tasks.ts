@@ -92,6 +92,8 @@ export async function taskInfo(queue: Queue, id: string): Promise<TaskInfo | und
   };
 }
 
+const COALESCE_MS = 5000;
+
 /**
  * Adds a job meaning "run `name` soon", coalesced on `key`: while a job with that key is waiting, adding
  * another returns the waiting one instead. startWorker drops the key when a job starts, before it reads
@@ -101,7 +103,10 @@ export async function taskInfo(queue: Queue, id: string): Promise<TaskInfo | und
  * @returns the id of the job that will carry the caller's change
  */
 export async function addCoalesced(queue: Queue, name: string, data: object, key: string): Promise<string> {
-  const job = await queue.add(name, data, { jobId: randomUUID(), deduplication: { id: key } });
+  // The key lapses after COALESCE_MS even if its job never starts (its worker was killed before it
+  // could drop the key): adds then make a new job instead of joining one that waits for BullMQ's stall
+  // check. A job that merely waits longer is joined by no one after that and runs all the same.
+  const job = await queue.add(name, data, { jobId: randomUUID(), deduplication: { id: key, ttl: COALESCE_MS } });
   return job.id as string;
 }
 

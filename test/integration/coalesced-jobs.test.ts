@@ -111,4 +111,21 @@ describe('coalesced jobs (addCoalesced + startWorker)', () => {
     // Every id handed out was a job that ran.
     expect(new Set(h.runs.map((r) => r.id))).toEqual(ids);
   });
+
+  // A worker killed (SIGKILL) at the wrong moment leaves its job's key or its run lock behind.
+  it('a key left by a job that never started lapses after 5 s, and a dead run lock after 5 s', async () => {
+    const stuck = await addCoalesced(queue, 'export', {}, 'export');
+    await new Promise((r) => setTimeout(r, 5200));
+    const next = await addCoalesced(queue, 'export', {}, 'export');
+    expect(next).not.toBe(stuck);
+
+    await redis.set(`${prefix}:q:run:export`, 'a-dead-worker', 'PX', 5000);
+    const h = gatedHandler();
+    h.release();
+    const started = performance.now();
+    start(h.handle);
+    await waitFor(async () => h.runs.length === 2 && h.runs.every((r) => r.end !== undefined), 12_000, 'both runs');
+    expect((h.runs[0]?.start ?? 0) - started).toBeGreaterThan(4000);
+    expect(new Set(h.runs.map((r) => r.id))).toEqual(new Set([stuck, next]));
+  }, 30_000);
 });
