@@ -59,6 +59,17 @@ describe('netsync up', () => {
     );
   });
 
+  it.each([['response'], ['request']])(
+    'refuses to start a %s worker without an exchange key, saying why',
+    async (side) => {
+      const cli = runCli([side as string, 'worker'], { REDIS_URL: 'redis://127.0.0.1:1/0' }, workdir());
+      expect(await cli.exited).toBe(2);
+      expect(cli.output().trim()).toMatch(
+        /^netsync: configuration: EXCHANGE_KEY: is not set: both networks must share one key .*openssl rand -hex 32/,
+      );
+    },
+  );
+
   it('runs everything, stops cleanly on Ctrl-C (with the Redis it started), and keeps data across restarts', async () => {
     const cwd = workdir();
     const [redisPort, responsePort, requestPort] = [await freePort(), await freePort(), await freePort()];
@@ -80,6 +91,11 @@ describe('netsync up', () => {
     expect(banner).toContain(`Request Network   ${Q}`);
     expect(banner).toContain(`${R}/docs`);
     expect(fs.statSync(path.join(cwd, 'data/secrets.json')).mode & 0o777).toBe(0o600);
+    const kept = JSON.parse(fs.readFileSync(path.join(cwd, 'data/secrets.json'), 'utf8'));
+    expect(kept.exchangeKey).toMatch(/^[\w-]{40,}$/);
+    for (const dir of ['data', 'exports', 'exports/users', 'exports/password_changes']) {
+      expect(fs.statSync(path.join(cwd, dir)).mode & 0o777).toBe(0o700);
+    }
     expect(await pingRedis(env.REDIS_URL)).toBe(true);
 
     const admin = (await post(`${R}/auth/login`, { username: 'admin', password })).body.access_token as string;
@@ -96,6 +112,7 @@ describe('netsync up', () => {
     const second = runCli(['up'], env, cwd);
     const again = await second.waitForOutput(/Admin login/);
     expect(again).toContain(`password "${password}"`);
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, 'data/secrets.json'), 'utf8')).exchangeKey).toBe(kept.exchangeKey);
     expect(await loginOk(R, 'john', 'Secret123')).toBe(true);
     expect(await loginOk(Q, 'john', 'Secret123')).toBe(true);
     second.child.kill('SIGTERM');
