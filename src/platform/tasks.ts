@@ -94,15 +94,52 @@ export async function taskInfo(queue: Queue, id: string): Promise<TaskInfo | und
 
 const COALESCE_MS = 5000;
 
+/** Per queue and key, in this process: whether an add is in flight, and the add that will follow it. */
+interface Lane {
+  busy: boolean;
+  next?: Promise<string>;
+  sendNext?: () => void;
+}
+const lanes = new WeakMap<Queue, Map<string, Lane>>();
+
 /**
  * Adds a job meaning "run `name` soon", coalesced on `key`: while a job with that key is waiting, adding
  * another returns the waiting one instead. startWorker drops the key when a job starts, before it reads
  * anything, so the job returned always starts after the caller's add, and so after the caller's commit.
  * Under load this turns one job per change into one job per run, each carrying every change committed
  * before it started.
+ *
+ * In one process, callers arriving while an add of the same key is in flight share the add that follows
+ * it, sent when it returns, so after each of their commits: one round trip for all of them.
  * @returns the id of the job that will carry the caller's change
  */
-export async function addCoalesced(queue: Queue, name: string, data: object, key: string): Promise<string> {
+export function addCoalesced(queue: Queue, name: string, data: object, key: string): Promise<string> {
+  let keys = lanes.get(queue);
+  if (!keys) lanes.set(queue, (keys = new Map()));
+  let lane = keys.get(key);
+  if (!lane) keys.set(key, (lane = { busy: false }));
+  const theLane = lane;
+  const send = (): Promise<string> => {
+    theLane.busy = true;
+    const sent = sendCoalesced(queue, name, data, key);
+    const after = () => {
+      theLane.busy = false;
+      const sendNext = theLane.sendNext;
+      theLane.next = undefined;
+      theLane.sendNext = undefined;
+      sendNext?.();
+    };
+    sent.then(after, after);
+    return sent;
+  };
+  if (!theLane.busy) return send();
+  theLane.next ??= new Promise<string>((resolve, reject) => {
+    theLane.sendNext = () => send().then(resolve, reject);
+  });
+  return theLane.next;
+}
+
+async function sendCoalesced(queue: Queue, name: string, data: object, key: string): Promise<string> {
   // The key lapses after COALESCE_MS even if its job never starts (its worker was killed before it
   // could drop the key): adds then make a new job instead of joining one that waits for BullMQ's stall
   // check. A job that merely waits longer is joined by no one after that and runs all the same.

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { redisConnection } from '../../src/platform/redis.js';
 import { addCoalesced } from '../../src/platform/tasks.js';
 import { type RunningWorker, startWorker } from '../../src/platform/worker.js';
@@ -68,6 +68,16 @@ describe('coalesced jobs (addCoalesced + startWorker)', () => {
     workers.push(w);
     return w;
   };
+
+  it('callers adding at once in one process share round trips, and all get the job that carries them', async () => {
+    const add = vi.spyOn(queue, 'add');
+    const ids = await Promise.all(Array.from({ length: 20 }, () => addCoalesced(queue, 'export', {}, 'export')));
+    // The first goes out at once; the other 19 arrive while it is in flight and share the next one.
+    expect(add).toHaveBeenCalledTimes(2);
+    expect(new Set(ids).size).toBe(1);
+    expect(await queue.getJobState(ids[0] as string)).toBe('waiting');
+    add.mockRestore();
+  });
 
   it('adds while a job waits return that job; once it runs, the next add is a new job that runs after it', async () => {
     const first = await addCoalesced(queue, 'export', {}, 'export');
