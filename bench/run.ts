@@ -255,9 +255,27 @@ function renderReport(): string {
   for (const e of errors) rows.push([`${e.case}`, `FAILED: ${e.error.slice(0, 80)}`, '', '', '', '']);
   const header = ['case', 'result', 'target', '', 'floor', 'vs floor'];
   const m = machine;
+  const notes: string[] = [];
+  if (l) {
+    notes.push(
+      `1: the reset request itself took ${ms(l.reset_request_ms.median)} (median); one login attempt used to ` +
+        `observe the sync ${ms(l.login_ms.median)}; old password accepted after the new one worked: ${l.old_password_accepted}`,
+    );
+  }
+  for (const t of results.throughput) {
+    const cpu = Object.entries(t.cpu_s)
+      .filter(([, v]) => v >= 0.05)
+      .map(([k, v]) => `${k} ${n(v)}`)
+      .join(', ');
+    notes.push(
+      `2 (${t.workers} worker${t.workers > 1 ? 's' : ''}): accepted ${n(t.accepted_per_s)}/s, drained ${n(t.drain_s)} s after ` +
+        `the last commit, ${n(t.batches)} batches; CPU seconds: ${cpu}`,
+    );
+  }
   return (
     `netsync bench${quick ? ' (quick)' : ''}: ${m.cpus} cores, ${m.memory_gib} GiB, Node ${m.node}, Redis ${m.redis}, ` +
     `SQLite ${m.sqlite}${m.postgres ? `, PostgreSQL ${m.postgres}` : ''}; load average at start ${m.load_average.join(' ')}\n\n` +
-    renderTable(header, rows, new Set([5]))
+    renderTable(header, rows, new Set([5])) +
+    (notes.length ? `\n\n${notes.join('\n')}` : '')
   );
 }
