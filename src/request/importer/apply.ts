@@ -12,167 +12,96 @@ import type { RequestDatabase } from '../db/schema.js';
 type Trx = Kysely<RequestDatabase>;
 
 /**
- * Keeps, per key, only the newest record: one multi-row upsert may not touch a row twice
- * (PostgreSQL refuses), and the older record would lose to the newer anyway.
+ * Inserts rows, or replaces a held row only where the incoming `version` column is higher: the one rule
+ * that makes every apply idempotent and never moves a record back. Rows are first cut to the newest per
+ * key, since one multi-row upsert may not touch a row twice (PostgreSQL refuses) and the older would lose
+ * anyway. Table and column names come from the callers below, never from input.
  */
-function newestPerKey<T>(records: readonly T[], key: (r: T) => string, version: (r: T) => number): T[] {
-  const newest = new Map<string, T>();
-  for (const r of records) {
-    const seen = newest.get(key(r));
-    if (!seen || version(seen) < version(r)) newest.set(key(r), r);
-  }
-  return [...newest.values()];
-}
-
-async function upsertCredentials(
+async function upsertNewer<T extends Record<string, unknown>>(
   trx: Trx,
-  rows: readonly { user_id: string; hashed_password: string; password_version: number; changed_at: string }[],
-  syncedAt: string,
+  table: 'users' | 'credentials' | 'settings' | 'profile_types',
+  key: keyof T & string,
+  version: keyof T & string,
+  rows: readonly T[],
 ): Promise<void> {
-  const newest = newestPerKey(
-    rows,
-    (r) => r.user_id,
-    (r) => r.password_version,
-  );
-  if (newest.length === 0) return;
-  await trx
-    .insertInto('credentials')
-    .values(newest.map((r) => ({ ...r, synced_at: syncedAt })))
+  const newest = new Map<unknown, T>();
+  for (const r of rows) {
+    const seen = newest.get(r[key]);
+    if (!seen || (seen[version] as number) < (r[version] as number)) newest.set(r[key], r);
+  }
+  const first = newest.values().next().value;
+  if (first === undefined) return;
+  const columns = Object.keys(first).filter((c) => c !== key);
+  // Kysely cannot type a table chosen at run time; the names above are fixed by each caller.
+  const db = trx as unknown as Kysely<Record<string, Record<string, unknown>>>;
+  await db
+    .insertInto(table)
+    .values([...newest.values()])
     .onConflict((oc) =>
       oc
-        .column('user_id')
-        .doUpdateSet((eb) => ({
-          hashed_password: eb.ref('excluded.hashed_password'),
-          password_version: eb.ref('excluded.password_version'),
-          changed_at: eb.ref('excluded.changed_at'),
-          synced_at: eb.ref('excluded.synced_at'),
-        }))
-        .whereRef('credentials.password_version', '<', 'excluded.password_version'),
+        .column(key)
+        .doUpdateSet((eb) => Object.fromEntries(columns.map((c) => [c, eb.ref(`excluded.${c}`)])))
+        .whereRef(`${table}.${version}`, '<', `excluded.${version}`),
     )
     .execute();
 }
 
+const credentialOf = (
+  userId: string,
+  hashedPassword: string,
+  passwordVersion: number,
+  changedAt: string,
+  syncedAt: string,
+) => ({
+  user_id: userId,
+  hashed_password: hashedPassword,
+  password_version: passwordVersion,
+  changed_at: changedAt,
+  synced_at: syncedAt,
+});
+
 async function applyPasswordChanges(trx: Trx, records: readonly PasswordChangeRecord[], syncedAt: string) {
-  await upsertCredentials(
-    trx,
-    records.map((r) => ({
-      user_id: r.user_id,
-      hashed_password: r.hashed_password,
-      password_version: r.password_version,
-      changed_at: r.changed_at,
-    })),
-    syncedAt,
+  const rows = records.map((r) =>
+    credentialOf(r.user_id, r.hashed_password, r.password_version, r.changed_at, syncedAt),
   );
+  await upsertNewer(trx, 'credentials', 'user_id', 'password_version', rows);
 }
 
 async function applyUsers(trx: Trx, records: readonly UserRecord[], syncedAt: string) {
-  const newest = newestPerKey(
-    records,
-    (r) => r.id,
-    (r) => r.version,
-  );
-  if (newest.length > 0) {
-    await trx
-      .insertInto('users')
-      .values(
-        newest.map((r) => ({
-          id: r.id,
-          username: r.username,
-          email: r.email,
-          is_active: r.is_active ? 1 : 0,
-          is_admin: r.is_admin ? 1 : 0,
-          profile_type_id: r.profile_type_id,
-          created_at: r.created_at,
-          updated_at: r.updated_at,
-          deleted_at: r.deleted_at,
-          version: r.version,
-          synced_at: syncedAt,
-        })),
-      )
-      .onConflict((oc) =>
-        oc
-          .column('id')
-          .doUpdateSet((eb) => ({
-            username: eb.ref('excluded.username'),
-            email: eb.ref('excluded.email'),
-            is_active: eb.ref('excluded.is_active'),
-            is_admin: eb.ref('excluded.is_admin'),
-            profile_type_id: eb.ref('excluded.profile_type_id'),
-            created_at: eb.ref('excluded.created_at'),
-            updated_at: eb.ref('excluded.updated_at'),
-            deleted_at: eb.ref('excluded.deleted_at'),
-            version: eb.ref('excluded.version'),
-            synced_at: eb.ref('excluded.synced_at'),
-          }))
-          .whereRef('users.version', '<', 'excluded.version'),
-      )
-      .execute();
-  }
+  const users = records.map((r) => ({
+    id: r.id,
+    username: r.username,
+    email: r.email,
+    is_active: r.is_active ? 1 : 0,
+    is_admin: r.is_admin ? 1 : 0,
+    profile_type_id: r.profile_type_id,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+    deleted_at: r.deleted_at,
+    version: r.version,
+    synced_at: syncedAt,
+  }));
+  await upsertNewer(trx, 'users', 'id', 'version', users);
   // A user record also carries the password it had; the password's own version decides.
-  await upsertCredentials(
-    trx,
-    records.map((r) => ({
-      user_id: r.id,
-      hashed_password: r.hashed_password,
-      password_version: r.password_version,
-      changed_at: r.password_changed_at,
-    })),
-    syncedAt,
+  const credentials = records.map((r) =>
+    credentialOf(r.id, r.hashed_password, r.password_version, r.password_changed_at, syncedAt),
   );
+  await upsertNewer(trx, 'credentials', 'user_id', 'password_version', credentials);
 }
 
 async function applySettings(trx: Trx, records: readonly SettingRecord[], syncedAt: string) {
-  const newest = newestPerKey(
-    records,
-    (r) => r.id,
-    (r) => r.version,
-  );
-  if (newest.length === 0) return;
-  await trx
-    .insertInto('settings')
-    .values(newest.map((r) => ({ ...r, value: JSON.stringify(r.value ?? null), synced_at: syncedAt })))
-    .onConflict((oc) =>
-      oc
-        .column('id')
-        .doUpdateSet((eb) => ({
-          key: eb.ref('excluded.key'),
-          value: eb.ref('excluded.value'),
-          created_at: eb.ref('excluded.created_at'),
-          updated_at: eb.ref('excluded.updated_at'),
-          deleted_at: eb.ref('excluded.deleted_at'),
-          version: eb.ref('excluded.version'),
-          synced_at: eb.ref('excluded.synced_at'),
-        }))
-        .whereRef('settings.version', '<', 'excluded.version'),
-    )
-    .execute();
+  const rows = records.map((r) => ({ ...r, value: JSON.stringify(r.value ?? null), synced_at: syncedAt }));
+  await upsertNewer(trx, 'settings', 'id', 'version', rows);
 }
 
 async function applyProfileTypes(trx: Trx, records: readonly ProfileTypeRecord[], syncedAt: string) {
-  const newest = newestPerKey(
-    records,
-    (r) => r.id,
-    (r) => r.version,
+  await upsertNewer(
+    trx,
+    'profile_types',
+    'id',
+    'version',
+    records.map((r) => ({ ...r, synced_at: syncedAt })),
   );
-  if (newest.length === 0) return;
-  await trx
-    .insertInto('profile_types')
-    .values(newest.map((r) => ({ ...r, synced_at: syncedAt })))
-    .onConflict((oc) =>
-      oc
-        .column('id')
-        .doUpdateSet((eb) => ({
-          name: eb.ref('excluded.name'),
-          description: eb.ref('excluded.description'),
-          created_at: eb.ref('excluded.created_at'),
-          updated_at: eb.ref('excluded.updated_at'),
-          deleted_at: eb.ref('excluded.deleted_at'),
-          version: eb.ref('excluded.version'),
-          synced_at: eb.ref('excluded.synced_at'),
-        }))
-        .whereRef('profile_types.version', '<', 'excluded.version'),
-    )
-    .execute();
 }
 
 const APPLY: { [S in Stream]: (trx: Trx, records: readonly RecordOf[S][], syncedAt: string) => Promise<void> } = {
