@@ -140,6 +140,10 @@ export function addCoalesced(queue: Queue, name: string, data: object, key: stri
 }
 
 async function sendCoalesced(queue: Queue, name: string, data: object, key: string): Promise<string> {
+  // A job with this key waits (has not dropped the key, so has read nothing): it carries the caller's
+  // change. Asking is a plain GET, where the add it saves builds a job and runs a script.
+  const waiting = await queue.getDeduplicationJobId(key);
+  if (waiting) return waiting;
   // The key lapses after COALESCE_MS even if its job never starts (its worker was killed before it
   // could drop the key): adds then make a new job instead of joining one that waits for BullMQ's stall
   // check. A job that merely waits longer is joined by no one after that and runs all the same.
