@@ -114,11 +114,10 @@ const lanes = new WeakMap<Queue, Map<string, Lane>>();
  * @returns the id of the job that will carry the caller's change
  */
 export function addCoalesced(queue: Queue, name: string, data: object, key: string): Promise<string> {
-  let keys = lanes.get(queue);
-  if (!keys) lanes.set(queue, (keys = new Map()));
-  let lane = keys.get(key);
-  if (!lane) keys.set(key, (lane = { busy: false }));
-  const theLane = lane;
+  const keys = lanes.get(queue) ?? new Map<string, Lane>();
+  lanes.set(queue, keys);
+  const theLane = keys.get(key) ?? { busy: false };
+  keys.set(key, theLane);
   const send = (): Promise<string> => {
     theLane.busy = true;
     const sent = sendCoalesced(queue, name, data, key);
