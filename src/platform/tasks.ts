@@ -92,7 +92,7 @@ export async function taskInfo(queue: Queue, id: string): Promise<TaskInfo | und
   };
 }
 
-const COALESCE_MS = 5000;
+const COALESCE_MS = 2000;
 
 /** Per queue and key, in this process: whether an add is in flight, and the add that will follow it. */
 interface Lane {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -71,8 +72,12 @@ export async function watchExchange(
     attach(dir, onStreamEvent(dir));
     wake();
   });
-  // Files that landed while no watcher ran.
-  wake();
+  // Files that landed while no watcher ran: a job of its own, not coalesced. The waiting job it would
+  // join may belong to the worker this one replaces, killed before it started; BullMQ revives that only
+  // after its stall check (30 s).
+  queue.add(IMPORT_TASK, { trigger: 'file' } satisfies ImportJobData, { jobId: randomUUID() }).catch((err: Error) => {
+    logger.warn({ err: err.message }, 'could not enqueue an import at start; the schedule will pick files up');
+  });
   return {
     async close() {
       closed = true;
