@@ -12,6 +12,7 @@
  * BENCH_CPU_PROF=<dir> makes every netsync process write a V8 CPU profile there.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ApiResult, runApi } from './cases/api.js';
@@ -120,6 +121,7 @@ if (only.has('3') || only.has('4')) {
   }
 }
 
+const loadAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
 const table = renderReport();
 process.stdout.write(`\n${table}\n`);
 const file =
@@ -134,6 +136,7 @@ fs.writeFileSync(
       quick,
       sizes: SIZES,
       machine,
+      load_average_at_end: loadAtEnd,
       results,
       errors,
       table: table.split('\n'),
@@ -274,7 +277,8 @@ function renderReport(): string {
   }
   return (
     `netsync bench${quick ? ' (quick)' : ''}: ${m.cpus} cores, ${m.memory_gib} GiB, Node ${m.node}, Redis ${m.redis}, ` +
-    `SQLite ${m.sqlite}${m.postgres ? `, PostgreSQL ${m.postgres}` : ''}; load average at start ${m.load_average.join(' ')}\n\n` +
+    `SQLite ${m.sqlite}${m.postgres ? `, PostgreSQL ${m.postgres}` : ''}; load average at start ${m.load_average.join(' ')}, ` +
+    `at end ${loadAtEnd.join(' ')}\n\n` +
     renderTable(header, rows, new Set([5])) +
     (notes.length ? `\n\n${notes.join('\n')}` : '')
   );
