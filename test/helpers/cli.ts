@@ -22,15 +22,22 @@ export interface RunningCli {
   output(): string;
   /** Resolves with the exit code (or the signal's name) once the process ends. */
   readonly exited: Promise<number | string>;
+  /** The same, with when it ended (Date.now()). */
+  readonly ended: Promise<{ code: number | string; at: number }>;
   /** Waits until the output matches `re`. */
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<string>;
 }
 
 /** Runs `netsync <args>` from the TypeScript sources in a child process, as a user would run it. */
 export function runCli(args: string[], env: Record<string, string>, cwd = ROOT): RunningCli {
+  return runScript(path.join(ROOT, 'src/cli/main.ts'), args, env, cwd);
+}
+
+/** Runs a TypeScript file in a child process, collecting what it prints. */
+export function runScript(script: string, args: string[], env: Record<string, string>, cwd = ROOT): RunningCli {
   // tsx resolved from here, so the child may run in any folder.
   const tsx = import.meta.resolve('tsx');
-  const child = spawn(process.execPath, ['--import', tsx, path.join(ROOT, 'src/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, ['--import', tsx, path.resolve(ROOT, script), ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,13 +49,15 @@ export function runCli(args: string[], env: Record<string, string>, cwd = ROOT):
   child.stderr?.on('data', (d) => {
     out += d;
   });
-  const exited = new Promise<number | string>((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  const ended = new Promise<{ code: number | string; at: number }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code: code ?? signal ?? 'unknown', at: Date.now() })),
   );
+  const exited = ended.then((e) => e.code);
   return {
     child,
     output: () => out,
     exited,
+    ended,
     async waitForOutput(re, timeoutMs = 20_000) {
       const start = Date.now();
       while (!re.test(out)) {

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,47 +6,14 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SpawnedRedis, spawnRedis } from '../../src/platform/redis.js';
 import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
-import { freePort, ROOT, runCli } from '../helpers/cli.js';
+import { freePort, type RunningCli, runCli, runScript } from '../helpers/cli.js';
 import { bearer, canLogin, startSystem, type TestEnv, type TestSystem, testEnv, waitFor } from '../helpers/system.js';
 
-interface Child {
-  readonly child: ChildProcess;
-  output(): string;
-  readonly exited: Promise<{ code: number | string; at: number }>;
-  waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
-}
+type Child = RunningCli;
 
 /** test/helpers/slow-worker.ts in a child process: the platform's worker and signal handling. */
-function slowWorker(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), 'test/helpers/slow-worker.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  const exited = new Promise<{ code: number | string; at: number }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code: code ?? signal ?? 'unknown', at: Date.now() })),
-  );
-  return {
-    child,
-    output: () => out,
-    exited,
-    async waitFor(re, timeoutMs = 20_000) {
-      const start = Date.now();
-      while (!re.test(out)) {
-        if (child.exitCode !== null) throw new Error(`exited (${child.exitCode}) before ${re}:\n${out}`);
-        if (Date.now() - start > timeoutMs) throw new Error(`no ${re} within ${timeoutMs} ms:\n${out}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    },
-  };
-}
+const slowWorker = (env: Record<string, string>): Child =>
+  runScript('test/helpers/slow-worker.ts', [], { ...env, LOG_LEVEL: 'info' });
 
 describe('shutdown on SIGTERM/SIGINT', () => {
   let env: TestEnv;
@@ -75,7 +41,7 @@ describe('shutdown on SIGTERM/SIGINT', () => {
     const child = slowWorker({ ...env.env, SLOW_QUEUE: name, SHUTDOWN_GRACE_S: String(graceS) });
     children.push(child);
     const job = await queue.add('sleep', { ms }, { attempts: 3 });
-    await child.waitFor(new RegExp(`Received task: sleep\\[${job.id}\\]`));
+    await child.waitForOutput(new RegExp(`Received task: sleep\\[${job.id}\\]`));
     return { queue, child, job };
   }
 
@@ -94,17 +60,17 @@ describe('shutdown on SIGTERM/SIGINT', () => {
     overrunning.child.child.kill('SIGTERM');
     // 3. The first signal starts a 30 s grace period; the second exits at once.
     impatient.child.child.kill('SIGINT');
-    await impatient.child.waitFor(/SIGINT: stopping \(jobs get 30 s to finish/);
+    await impatient.child.waitForOutput(/SIGINT: stopping \(jobs get 30 s to finish/);
     const againAt = Date.now();
     impatient.child.child.kill('SIGINT');
 
-    const finished = await finishing.child.exited;
+    const finished = await finishing.child.ended;
     expect(finished.code).toBe(0);
     expect(await finishing.job.getState()).toBe('completed');
     expect((await finishing.queue.getJob(finishing.job.id as string))?.returnvalue).toEqual({ slept: 1500 });
     expect(finishing.child.output()).toMatch(/Task sleep\[\S+\] succeeded in 1\.\d+s/);
 
-    const returned = await overrunning.child.exited;
+    const returned = await overrunning.child.ended;
     expect(returned.code).toBe(0);
     expect(returned.at - signalledAt).toBeLessThan(4000);
     expect(overrunning.child.output()).toContain(`Task sleep[${overrunning.job.id}] returned to the queue`);
@@ -119,7 +85,7 @@ describe('shutdown on SIGTERM/SIGINT', () => {
       await taker.close();
     }
 
-    const aborted = await impatient.child.exited;
+    const aborted = await impatient.child.ended;
     expect(aborted.code).toBe(130);
     expect(aborted.at - againAt).toBeLessThan(1000);
     expect(impatient.child.output()).toContain('SIGINT again: exiting now');
