@@ -1,3 +1,4 @@
+export * from './batch-files.js';
 export * from './file-format.js';
 export * from './reader.js';
 export * from './records.js';

@@ -5,8 +5,9 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { DomainError, Forbidden, Throttled, Unauthenticated, Unavailable } from './errors.js';
 import type { Logger } from './logger.js';
 
 /** The claims of a netsync access token. */
@@ -22,21 +23,6 @@ declare module '@fastify/jwt' {
     user: TokenClaims;
   }
 }
-
-/** An error that becomes an HTTP answer with a FastAPI-shaped `detail`. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly detail: unknown,
-  ) {
-    super(typeof detail === 'string' ? detail : 'request refused');
-  }
-}
-
-export const notFound = (what: string) => new HttpError(404, `${what} not found`);
-/** 422 naming the field, as FastAPI's validation errors do. */
-export const unprocessable = (loc: (string | number)[], msg: string, type = 'value_error') =>
-  new HttpError(422, [{ loc, msg, type }]);
 
 export const ErrorResponse = Type.Object({ detail: Type.Unknown() }, { description: 'Why the request was refused' });
 export const ValidationErrorResponse = Type.Object(
@@ -97,8 +83,14 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
   // strings and path parameters are text, so those are coerced to the schema's types.
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
-  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
-    if (err instanceof HttpError) return reply.status(err.statusCode).send({ detail: err.detail });
+  // The one place where refusals become answers: domain errors by their class, validation failures
+  // in FastAPI's shape, and anything else as a 5xx that hides internals.
+  app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
+    if (err instanceof DomainError) {
+      if (err instanceof Unauthenticated) reply.header('www-authenticate', 'Bearer');
+      if (err instanceof Throttled || err instanceof Unavailable) reply.header('retry-after', String(err.retryAfterS));
+      return reply.status(err.status).send({ detail: err.detail });
+    }
     if ('validation' in err && err.validation) {
       const where = err.validationContext ?? 'body';
       const detail = err.validation.map((v) => {
@@ -113,9 +105,8 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
       });
       return reply.status(422).send({ detail });
     }
+    // Fastify's own refusals (a body that is not JSON, too large, a wrong content type) carry a 4xx.
     const status = err.statusCode ?? 500;
-    // 503 says what is missing (Redis, the database) and that it is worth retrying; other 5xx hide internals.
-    if (status === 503) return reply.status(503).header('retry-after', '5').send({ detail: err.message });
     if (status >= 500) {
       req.log.error({ err }, 'request failed');
       return reply.status(status).send({ detail: 'internal error' });
@@ -143,17 +134,22 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
 }
 
 /** preHandler: a valid bearer token, else 401. */
-export async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function authenticate(req: FastifyRequest): Promise<void> {
   try {
     await req.jwtVerify();
   } catch {
-    await reply.status(401).header('www-authenticate', 'Bearer').send({ detail: 'Not authenticated' });
+    throw new Unauthenticated();
   }
 }
 
 /** preHandler (after authenticate): the caller must be an admin, else 403. */
-export async function requireAdmin(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (!req.user.admin) await reply.status(403).send({ detail: 'admin rights required' });
+export async function requireAdmin(req: FastifyRequest): Promise<void> {
+  if (!req.user.admin) throw new Forbidden('admin rights required');
+}
+
+/** Throws 403 unless the caller is an admin or the account `userId` is their own. */
+export function requireSelfOrAdmin(req: FastifyRequest, userId: string): void {
+  if (!req.user.admin && req.user.sub !== userId) throw new Forbidden('not your account');
 }
 
 export const LoginBody = Type.Object(

@@ -1,3 +1,4 @@
+import { Throttled, Unauthenticated } from './errors.js';
 import { type App, ErrorResponse, LoginBody, TokenResponse, ValidationErrorResponse } from './http.js';
 import { passwordMatches } from './passwords.js';
 
@@ -73,18 +74,13 @@ export function registerLogin(
     async (req, reply) => {
       const key = `${req.ip}\u0000${req.body.username}`;
       const wait = throttle.retryAfter(key);
-      if (wait > 0) {
-        return reply
-          .status(429)
-          .header('retry-after', String(wait))
-          .send({ detail: `too many failed logins; try again in ${wait} s` });
-      }
+      if (wait > 0) throw new Throttled(`too many failed logins; try again in ${wait} s`, wait);
       const account = await findAccount(req.body.username);
       // An unknown account is checked against a dummy hash: the same answer in about the same time.
       const ok = await passwordMatches(req.body.password, account?.hashedPassword);
       if (!account || !ok) {
         throttle.failed(key);
-        return reply.status(401).send({ detail: 'Incorrect username or password' });
+        throw new Unauthenticated('Incorrect username or password');
       }
       throttle.succeeded(key);
       const access_token = await reply.jwtSign({ sub: account.id, username: account.username, admin: account.admin });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Job, type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { Unavailable } from './errors.js';
 
 /** Celery's task states, which the seed's users know. RETRY is a failed attempt waiting to run again. */
 export type TaskState = 'PENDING' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE';
@@ -41,8 +42,7 @@ const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null)
 export const queueClient = (queue: Queue) => queue.getBackend().client;
 
 /** Redis is down or not answering: the HTTP layer answers 503, and the caller may retry. */
-export class RedisUnavailable extends Error {
-  readonly statusCode = 503;
+export class RedisUnavailable extends Unavailable {
   constructor() {
     super('Redis is unavailable; try again shortly');
     this.name = 'RedisUnavailable';

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { isTempName, STREAMS, seqOfBatchName, streamDir } from '../exchange/index.js';
+import { listBatchFiles, STREAMS, streamDir } from '../exchange/index.js';
 import { pingDb } from '../platform/db.js';
 import type { App } from '../platform/http.js';
 import { folderUsable, registerOps } from '../platform/observability.js';
@@ -8,18 +8,7 @@ import type { RequestDeps } from './deps.js';
 
 /** When the oldest batch file of a stream that is not yet applied landed, or undefined when none waits. */
 async function oldestPending(dir: string, lastSeq: number): Promise<number | undefined> {
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch {
-    return undefined;
-  }
-  let first: { seq: number; name: string } | undefined;
-  for (const name of names) {
-    if (isTempName(name)) continue;
-    const seq = seqOfBatchName(name);
-    if (seq !== undefined && seq > lastSeq && (first === undefined || seq < first.seq)) first = { seq, name };
-  }
+  const first = (await listBatchFiles(dir).catch(() => [])).find((b) => b.seq > lastSeq);
   if (!first) return undefined;
   const stat = await fs.stat(path.join(dir, first.name)).catch(() => undefined);
   return stat?.mtimeMs;

@@ -1,14 +1,7 @@
 import { Type } from 'typebox';
 import { pingDb } from '../platform/db.js';
-import {
-  type App,
-  AUTH_ERRORS,
-  authenticate,
-  createHttpApp,
-  ErrorResponse,
-  notFound,
-  registerHealth,
-} from '../platform/http.js';
+import { NotFound } from '../platform/errors.js';
+import { type App, AUTH_ERRORS, authenticate, createHttpApp, ErrorResponse, registerHealth } from '../platform/http.js';
 import { LoginThrottle, registerLogin } from '../platform/login.js';
 import { taskInfo } from '../platform/tasks.js';
 import type { ResponseDeps } from './deps.js';
@@ -76,7 +69,7 @@ export async function buildResponseApp(deps: ResponseDeps, opts: { loginThrottle
     },
     async (req) => {
       const info = await taskInfo(deps.queue, req.params.id);
-      if (!info) throw notFound('task (unknown id, or its result expired after 1 hour)');
+      if (!info) throw new NotFound('task (unknown id, or its result expired after 1 hour)');
       return info;
     },
   );

@@ -5,13 +5,12 @@ import {
   type ExchangeFile,
   IMPORT_ORDER,
   isStream,
-  isTempName,
+  listBatchFiles,
   openExchangeFile,
   type RecordOf,
   RefusedFile,
   SNAPSHOT_OF,
   type Stream,
-  seqOfBatchName,
   streamDir,
 } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
@@ -87,23 +86,6 @@ async function unmetRequirements(db: Kysely<RequestDatabase>, requires: Record<s
     if (state.last_seq < seq) unmet.push(`${stream} ${seq}`);
   }
   return unmet;
-}
-
-async function listBatches(dir: string): Promise<{ seq: number; name: string }[]> {
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const batches: { seq: number; name: string }[] = [];
-  for (const name of names) {
-    if (isTempName(name)) continue;
-    const seq = seqOfBatchName(name);
-    if (seq !== undefined) batches.push({ seq, name });
-  }
-  return batches.sort((a, b) => a.seq - b.seq);
 }
 
 const removeConsumed = (file: string) => fs.rm(file, { force: true });
@@ -283,7 +265,7 @@ export class Importer {
 
   private async importBatches(stream: Stream, result: ImportResult): Promise<void> {
     const dir = streamDir(this.ctx.exportDir, stream);
-    const batches = await listBatches(dir);
+    const batches = await listBatchFiles(dir);
     let state = await streamState(this.ctx.db, stream);
     const newest = batches.at(-1)?.seq ?? 0;
     if (newest > state.newest_seen) {

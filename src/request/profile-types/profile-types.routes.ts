@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
-import { type App, AUTH_ERRORS, authenticate, ErrorResponse, notFound } from '../../platform/http.js';
+import { NotFound } from '../../platform/errors.js';
+import { type App, AUTH_ERRORS, authenticate, ErrorResponse } from '../../platform/http.js';
 import { containsIgnoringCase } from '../../platform/sql.js';
 import type { RequestDeps } from '../deps.js';
 
@@ -60,7 +61,7 @@ export function registerSyncedProfileTypeRoutes(app: App, deps: RequestDeps): vo
         .where('id', '=', req.params.id)
         .where('deleted_at', 'is', null)
         .executeTakeFirst();
-      if (!row) throw notFound('profile type');
+      if (!row) throw new NotFound('profile type');
       return row;
     },
   );

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
-import { type App, AUTH_ERRORS, authenticate, ErrorResponse, notFound } from '../../platform/http.js';
+import { NotFound } from '../../platform/errors.js';
+import { type App, AUTH_ERRORS, authenticate, ErrorResponse } from '../../platform/http.js';
 import { startsWith } from '../../platform/sql.js';
 import type { RequestDeps } from '../deps.js';
 
@@ -70,7 +71,7 @@ export function registerSyncedSettingRoutes(app: App, deps: RequestDeps): void {
         .where('deleted_at', 'is', null)
         .orderBy('updated_at', 'desc')
         .executeTakeFirst();
-      if (!row) throw notFound(`setting "${req.params.key}"`);
+      if (!row) throw new NotFound(`setting "${req.params.key}"`);
       return out(row);
     },
   );

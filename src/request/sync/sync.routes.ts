@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type Static, Type } from 'typebox';
-import { STREAMS, type Stream, seqOfBatchName, streamDir } from '../../exchange/index.js';
+import { listBatchFiles, STREAMS, type Stream, streamDir } from '../../exchange/index.js';
 import { type App, AUTH_ERRORS, authenticate } from '../../platform/http.js';
 import type { RequestDeps } from '../deps.js';
 
@@ -41,15 +41,9 @@ const RECENT_QUARANTINED = 5;
 /** The oldest batch file past `lastSeq` still in the folder, and the newest sequence number there. */
 async function folderState(exportDir: string, stream: Stream, lastSeq: number) {
   const dir = streamDir(exportDir, stream);
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
-  let oldest: { seq: number; name: string } | undefined;
-  let newest = 0;
-  for (const name of names) {
-    const seq = seqOfBatchName(name);
-    if (seq === undefined) continue;
-    newest = Math.max(newest, seq);
-    if (seq > lastSeq && (!oldest || seq < oldest.seq)) oldest = { seq, name };
-  }
+  const batches = await listBatchFiles(dir).catch(() => []);
+  const newest = batches.at(-1)?.seq ?? 0;
+  const oldest = batches.find((b) => b.seq > lastSeq);
   const oldestAt = oldest
     ? await fs.stat(path.join(dir, oldest.name)).then(
         (s) => s.mtimeMs,

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
-import { type App, AUTH_ERRORS, authenticate, ErrorResponse, notFound } from '../../platform/http.js';
+import { NotFound } from '../../platform/errors.js';
+import { type App, AUTH_ERRORS, authenticate, ErrorResponse } from '../../platform/http.js';
 import type { RequestDeps } from '../deps.js';
 
 const SyncedUser = Type.Object({
@@ -104,7 +105,7 @@ export function registerSyncedUserRoutes(app: App, deps: RequestDeps): void {
     },
     async (req) => {
       const row = await withType().where('users.id', '=', req.params.id).executeTakeFirst();
-      if (!row) throw notFound('user');
+      if (!row) throw new NotFound('user');
       return out(row);
     },
   );

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
-import { type App, AUTH_ERRORS, authenticate, ErrorResponse, notFound, requireAdmin } from '../../platform/http.js';
+import { NotFound } from '../../platform/errors.js';
+import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
 import type { ResponseDeps } from '../deps.js';
 import {
   deleteProfileType,
@@ -90,7 +91,7 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
     },
     async (req) => {
       const row = await findProfileType(db, req.params.id);
-      if (!row) throw notFound('profile type');
+      if (!row) throw new NotFound('profile type');
       return profileTypeOut(row);
     },
   );
@@ -116,7 +117,7 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
           return reply.status(409).send(nameTaken(req.body.name));
         throw err;
       }
-      if (!row) throw notFound('profile type');
+      if (!row) throw new NotFound('profile type');
       req.log.info({ profile_type_id: row.id, version: row.version }, 'profile type changed');
       await exportNow(req.log);
       return profileTypeOut(row);
@@ -137,7 +138,7 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
     },
     async (req, reply) => {
       const outcome = await deleteProfileType(db, req.params.id);
-      if (!outcome) throw notFound('profile type');
+      if (!outcome) throw new NotFound('profile type');
       if ('inUseBy' in outcome) {
         const n = outcome.inUseBy;
         return reply.status(409).send({

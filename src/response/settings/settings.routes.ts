@@ -1,13 +1,6 @@
 import { Type } from 'typebox';
-import {
-  type App,
-  AUTH_ERRORS,
-  authenticate,
-  ErrorResponse,
-  notFound,
-  requireAdmin,
-  unprocessable,
-} from '../../platform/http.js';
+import { InvalidField, NotFound } from '../../platform/errors.js';
+import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
 import type { ResponseDeps } from '../deps.js';
 import { changeSetting, findSetting, insertSetting, listSettings, type SettingRow } from './settings.repository.js';
 import {
@@ -33,7 +26,7 @@ const isUniqueViolation = (err: unknown) => /unique|duplicate key/i.test(String(
 /** A path key that breaks the rule can name no setting; say so rather than answer 404. */
 function checkPathKey(key: string): void {
   const problem = settingKeyProblem(key);
-  if (problem) throw unprocessable(['path', 'key'], problem);
+  if (problem) throw new InvalidField(['path', 'key'], problem);
 }
 
 /** Settings: admin only. Every change is exported to the Request Network within a second. */
@@ -57,7 +50,7 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
     async (req, reply) => {
       const { key, value } = req.body;
       const problem = settingKeyProblem(key);
-      if (problem) throw unprocessable(['body', 'key'], problem);
+      if (problem) throw new InvalidField(['body', 'key'], problem);
       const taken = () => reply.status(409).send({ detail: `setting "${key}" already exists; change it with PUT` });
       if (await findSetting(db, key)) return taken();
       let row: SettingRow;
@@ -102,7 +95,7 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
     async (req) => {
       checkPathKey(req.params.key);
       const row = await findSetting(db, req.params.key);
-      if (!row) throw notFound(`setting "${req.params.key}"`);
+      if (!row) throw new NotFound(`setting "${req.params.key}"`);
       return settingOut(row);
     },
   );
@@ -123,7 +116,7 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
     async (req) => {
       checkPathKey(req.params.key);
       const row = await changeSetting(db, req.params.key, { value: req.body.value });
-      if (!row) throw notFound(`setting "${req.params.key}"`);
+      if (!row) throw new NotFound(`setting "${req.params.key}"`);
       req.log.info({ setting: row.key, version: row.version }, 'setting changed');
       await deps.enqueue('export_settings_to_request_network', {}, req.log);
       return settingOut(row);
@@ -144,7 +137,7 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
     async (req, reply) => {
       checkPathKey(req.params.key);
       const row = await changeSetting(db, req.params.key, { deleted: true });
-      if (!row) throw notFound(`setting "${req.params.key}"`);
+      if (!row) throw new NotFound(`setting "${req.params.key}"`);
       req.log.info({ setting: row.key, version: row.version }, 'setting deleted');
       await deps.enqueue('export_settings_to_request_network', {}, req.log);
       return reply.status(204).send(null);

@@ -1,13 +1,6 @@
 import { Type } from 'typebox';
-import {
-  type App,
-  AUTH_ERRORS,
-  authenticate,
-  ErrorResponse,
-  notFound,
-  requireAdmin,
-  unprocessable,
-} from '../../platform/http.js';
+import { InvalidField, NotFound } from '../../platform/errors.js';
+import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
 import { hashPassword, passwordProblem } from '../../platform/passwords.js';
 import type { ResponseDeps } from '../deps.js';
 import {
@@ -60,7 +53,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
     async (req, reply) => {
       const b = req.body;
       const weak = passwordProblem(b.password, b.username);
-      if (weak) throw unprocessable(['body', 'password'], `password ${weak}`);
+      if (weak) throw new InvalidField(['body', 'password'], `password ${weak}`);
       if (await findUserByName(db.kysely, b.username)) {
         return reply.status(409).send({ detail: `username "${b.username}" is taken` });
       }
@@ -78,7 +71,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       } catch (err) {
         if (isUniqueViolation(err)) return reply.status(409).send({ detail: `username "${b.username}" is taken` });
         if (err instanceof NoSuchProfileType || /foreign key/i.test(String(err)))
-          throw unprocessable(['body', 'profile_type_id'], 'no such profile type');
+          throw new InvalidField(['body', 'profile_type_id'], 'no such profile type');
         throw err;
       }
       req.log.info({ user_id: user.id }, 'user created');
@@ -116,7 +109,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       if (!req.user.admin && req.user.sub !== req.params.id)
         return reply.status(403).send({ detail: 'not your account' });
       const user = await findUser(db.kysely, req.params.id);
-      if (!user) throw notFound('user');
+      if (!user) throw new NotFound('user');
       return userOut(user);
     },
   );
@@ -143,11 +136,12 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       try {
         user = await changeUser(db.kysely, req.params.id, b);
       } catch (err) {
-        if (err instanceof NoSuchProfileType) throw unprocessable(['body', 'profile_type_id'], 'no such profile type');
+        if (err instanceof NoSuchProfileType)
+          throw new InvalidField(['body', 'profile_type_id'], 'no such profile type');
         if (isUniqueViolation(err)) return taken();
         throw err;
       }
-      if (!user) throw notFound('user');
+      if (!user) throw new NotFound('user');
       req.log.info({ user_id: user.id, version: user.version, fields: Object.keys(b) }, 'user changed');
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
       return userOut(user);
@@ -170,7 +164,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       if (req.params.id === req.user.sub)
         return reply.status(409).send({ detail: 'you cannot delete your own account' });
       const user = await changeUser(db.kysely, req.params.id, { deleted: true });
-      if (!user) throw notFound('user');
+      if (!user) throw new NotFound('user');
       req.log.info({ user_id: user.id, version: user.version }, 'user deleted');
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
       return reply.status(204).send(null);
@@ -194,12 +188,12 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       if (!req.user.admin && req.user.sub !== req.params.id)
         return reply.status(403).send({ detail: 'not your account' });
       const user = await findUser(db.kysely, req.params.id);
-      if (!user) throw notFound('user');
+      if (!user) throw new NotFound('user');
       const weak = passwordProblem(req.body.new_password, user.username);
-      if (weak) throw unprocessable(['body', 'new_password'], `password ${weak}`);
+      if (weak) throw new InvalidField(['body', 'new_password'], `password ${weak}`);
       const hashed = await hashPassword(req.body.new_password, deps.config.bcryptCost);
       const change = await setPassword(db.kysely, user.id, hashed);
-      if (!change) throw notFound('user');
+      if (!change) throw new NotFound('user');
       req.log.info({ user_id: user.id, password_version: change.password_version }, 'password changed');
       const taskId = await deps.enqueue('sync_password_to_request_network', { user_id: user.id }, req.log);
       return { success: true, sync_task_id: taskId };
