@@ -1,15 +1,22 @@
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runResponseTask } from '../../src/response/jobs/registry.js';
+import { openExchangeFile, streamDir } from '../../src/exchange/index.js';
+import { exportSnapshot, type SnapshotSource } from '../../src/response/exporter.js';
+import { RESPONSE_TASKS, runResponseTask } from '../../src/response/jobs/registry.js';
 import { insertUser, setPassword } from '../../src/response/users/users.repository.js';
 import {
   exportCtx,
   fakeHash,
   importerFor,
+  keyOf,
   openRequestDb,
   openResponseDb,
   requestCredentials,
 } from '../helpers/exchange.js';
 import { dialects, type TestEnv, testEnv } from '../helpers/system.js';
+
+const snapshotHeader = async (env: TestEnv, file: string) =>
+  (await openExchangeFile(file, 'users', keyOf(env), { maxBytes: env.config.maxFileBytes })).header;
 
 describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
   let env: TestEnv;
@@ -53,15 +60,42 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
 
   it('never lets an older snapshot replace a newer one when two exports finish out of order', async () => {
     env = testEnv(dialect);
-    const resp = await openResponseDb(env);
-    const ctx = exportCtx(env, resp.kysely);
-    for (let round = 0; round < 5; round++) {
-      await insertUser(resp.kysely, { username: `r${round}`, hashedPassword: fakeHash(`r${round}`) });
-      await Promise.all([
-        runResponseTask(ctx, 'export_users', { snapshot: true }),
-        runResponseTask(ctx, 'export_users', { snapshot: true }),
-      ]);
-    }
+    // Two connections, as two worker processes have: the older export holds its read snapshot open
+    // while the newer one commits a change and writes its snapshot to the end.
+    const older = await openResponseDb(env);
+    const newer = await openResponseDb(env);
+    for (let i = 0; i < 4; i++)
+      await insertUser(newer.kysely, { username: `r${i}`, hashedPassword: fakeHash(`r${i}`) });
+    await runResponseTask(exportCtx(env, newer.kysely), 'export_users', {});
+
+    const users = RESPONSE_TASKS.export_users.snapshot;
+    let readStamps!: () => void;
+    const stampsRead = new Promise<void>((resolve) => {
+      readStamps = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The source is asked for rows only after the export read its stamps in its transaction.
+    const held: SnapshotSource = async function* (trx) {
+      readStamps();
+      await released;
+      yield* users.source(trx);
+    };
+    const olderExport = exportSnapshot(exportCtx(env, older.kysely), 'users', held);
+    await stampsRead;
+
+    await insertUser(newer.kysely, { username: 'r4', hashedPassword: fakeHash('r4') });
+    await runResponseTask(exportCtx(env, newer.kysely), 'export_users', { snapshot: true });
+    const file = path.join(streamDir(env.config.exportDir, 'users'), 'users_latest.json');
+    const newest = await snapshotHeader(env, file);
+    release();
+    await olderExport;
+
+    // The newer snapshot (stamped with the fifth user's batch) is still the one in place.
+    expect(await snapshotHeader(env, file)).toEqual(newest);
+    expect(newest.covers?.users).toBe(2);
     const req = await openRequestDb(env);
     const result = await importerFor(env, req.kysely).importAll();
     expect(result.quarantined).toEqual([]);
@@ -70,7 +104,8 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
       .select((eb) => eb.fn.countAll().as('n'))
       .executeTakeFirstOrThrow();
     expect(Number(n.n)).toBe(5);
-    await resp.close();
+    await older.close();
+    await newer.close();
     await req.close();
   });
 });
