@@ -55,7 +55,7 @@ function openSqlite<Schema>(file: string): Db<Schema> {
 
 /**
  * Kysely prepares every query it runs, and better-sqlite3 compiles the SQL on every prepare: a quarter
- * of a password change's cost (the bench, case 2). Kysely writes the same text for the same query shape,
+ * of a password change's cost. Kysely writes the same text for the same query shape,
  * so prepared statements are kept by their text (the most recently used `size`). A statement still being
  * iterated (a stream) is busy; a query of the same text meanwhile gets a statement of its own.
  */

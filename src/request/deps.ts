@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import type { Config } from '../platform/config.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
 import type { NetworkMetrics } from '../platform/metrics.js';
@@ -6,6 +7,7 @@ import type { RequestDatabase } from './db/schema.js';
 
 /** Everything the Request API needs. It reads its own database only; nothing of the Response side. */
 export interface RequestDeps {
+  readonly config: Config;
   readonly db: Db<RequestDatabase>;
   readonly queue: Queue;
   readonly jwtSecret: string;
@@ -13,6 +15,4 @@ export interface RequestDeps {
   readonly pingRedis: () => Promise<boolean>;
   /** This network's metrics registry, served at GET /metrics. */
   readonly metrics: NetworkMetrics;
-  /** The exchange folder, read (never written) by GET /sync/status to see what waits there. */
-  readonly exportDir?: string;
 }

@@ -5,6 +5,7 @@ import { pingDb } from '../platform/db.js';
 import type { App } from '../platform/http.js';
 import { folderUsable, registerOps } from '../platform/observability.js';
 import type { RequestDeps } from './deps.js';
+import { listImportStreams, quarantineCounts } from './sync/sync.repository.js';
 
 /** When the oldest batch file of a stream that is not yet applied landed, or undefined when none waits. */
 async function oldestPending(dir: string, lastSeq: number): Promise<number | undefined> {
@@ -20,14 +21,14 @@ async function oldestPending(dir: string, lastSeq: number): Promise<number | und
  */
 export function registerRequestOps(app: App, deps: RequestDeps): void {
   const db = deps.db.kysely;
-  const exportDir = deps.exportDir;
+  const exportDir = deps.config.exportDir;
   registerOps(app, {
     metrics: deps.metrics,
     queues: [deps.queue],
     ready: {
       database: () => pingDb(deps.db),
       redis: deps.pingRedis,
-      exchange_folder: async () => exportDir !== undefined && (await folderUsable(exportDir)),
+      exchange_folder: () => folderUsable(exportDir),
     },
   });
 
@@ -38,13 +39,9 @@ export function registerRequestOps(app: App, deps: RequestDeps): void {
       labelNames: ['stream'],
     },
     async (set) => {
-      const rows = await db
-        .selectFrom('quarantine_log')
-        .select(['stream', (eb) => eb.fn.countAll<number | string>().as('n')])
-        .groupBy('stream')
-        .execute();
+      const counts = await quarantineCounts(db);
       for (const stream of STREAMS) set({ stream }, 0);
-      for (const r of rows) set({ stream: r.stream }, Number(r.n));
+      for (const [stream, n] of counts) set({ stream }, n);
     },
     app.log,
   );
@@ -56,8 +53,7 @@ export function registerRequestOps(app: App, deps: RequestDeps): void {
       labelNames: ['stream'],
     },
     async (set) => {
-      if (exportDir === undefined) return;
-      const states = await db.selectFrom('import_streams').select(['stream', 'last_seq']).execute();
+      const states = await listImportStreams(db);
       const lastSeq = new Map(states.map((s) => [s.stream, s.last_seq]));
       for (const stream of STREAMS) {
         const landed = await oldestPending(streamDir(exportDir, stream), lastSeq.get(stream) ?? 0);

@@ -1,6 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
 import { type Db, migrate, openDb } from '../platform/db.js';
-import { LoginThrottle } from '../platform/login.js';
 import { networkMetrics, streamOfPath } from '../platform/metrics.js';
 import { openRedis, type Runtime, requireExchangeKey } from '../platform/runtime.js';
 import { createQueue } from '../platform/tasks.js';
@@ -24,18 +23,15 @@ export async function startRequestApi(rt: Runtime, opts: { listen: boolean } = {
   const db = await openRequestDb(rt);
   const { redis, ping } = openRedis(rt, rt.config.requestRedisUrl, 'request api redis');
   const queue = createQueue(REQUEST_QUEUE, rt.config.queuePrefix, redis);
-  const app = await buildRequestApp(
-    {
-      db,
-      queue,
-      jwtSecret: rt.secrets.requestJwtSecret,
-      logger,
-      pingRedis: ping,
-      metrics: networkMetrics(rt, 'request'),
-      exportDir: rt.config.exportDir,
-    },
-    { loginThrottle: new LoginThrottle(rt.config.loginMaxFailures) },
-  );
+  const app = await buildRequestApp({
+    config: rt.config,
+    db,
+    queue,
+    jwtSecret: rt.secrets.requestJwtSecret,
+    logger,
+    pingRedis: ping,
+    metrics: networkMetrics(rt, 'request'),
+  });
   rt.lifecycle.add({ name: 'request api', stop: () => app.close() });
   if (opts.listen) await app.listen({ host: rt.config.host, port: rt.config.requestPort });
   return app;

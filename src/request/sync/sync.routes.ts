@@ -4,6 +4,7 @@ import { type Static, Type } from 'typebox';
 import { listBatchFiles, STREAMS, type Stream, streamDir } from '../../exchange/index.js';
 import { type App, AUTH_ERRORS, authenticate } from '../../platform/http.js';
 import type { RequestDeps } from '../deps.js';
+import { listImportStreams, quarantineCounts, recentQuarantined } from './sync.repository.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -73,30 +74,19 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
     },
     async () => {
       const now = Date.now();
-      const states = await db.selectFrom('import_streams').selectAll().execute();
-      const counts = await db
-        .selectFrom('quarantine_log')
-        .select(['stream', (eb) => eb.fn.countAll<number | string>().as('n')])
-        .groupBy('stream')
-        .execute();
+      const states = await listImportStreams(db);
+      const counts = await quarantineCounts(db);
       const streams = {} as Record<Stream, Static<typeof StreamStatus>>;
       for (const stream of STREAMS) {
         const s = states.find((r) => r.stream === stream);
         if (!s) continue;
-        const folder = deps.exportDir ? await folderState(deps.exportDir, stream, s.last_seq) : undefined;
-        const newestSeen = Math.max(s.newest_seen, folder?.newest ?? 0);
+        const folder = await folderState(deps.config.exportDir, stream, s.last_seq);
+        const newestSeen = Math.max(s.newest_seen, folder.newest);
         const behind = Math.max(0, newestSeen - s.last_seq);
         let lag: number | null = null;
         if (behind === 0) lag = 0;
-        else if (folder?.oldestAt !== undefined) lag = Math.max(0, (now - folder.oldestAt) / 1000);
+        else if (folder.oldestAt !== undefined) lag = Math.max(0, (now - folder.oldestAt) / 1000);
         else if (s.waiting_since) lag = Math.max(0, (now - Date.parse(s.waiting_since)) / 1000);
-        const recent = await db
-          .selectFrom('quarantine_log')
-          .select(['file', 'code', 'reason', 'quarantined_at'])
-          .where('stream', '=', stream)
-          .orderBy('quarantined_at', 'desc')
-          .limit(RECENT_QUARANTINED)
-          .execute();
         streams[stream] = {
           last_file: s.last_file,
           last_applied_at: s.last_applied_at,
@@ -107,7 +97,10 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
           lag_seconds: lag === null ? null : Math.round(lag * 1000) / 1000,
           waiting_for: s.waiting_for,
           waiting_since: s.waiting_since,
-          quarantine: { count: Number(counts.find((c) => c.stream === stream)?.n ?? 0), recent },
+          quarantine: {
+            count: counts.get(stream) ?? 0,
+            recent: await recentQuarantined(db, stream, RECENT_QUARANTINED),
+          },
         };
       }
       return { checked_at: new Date(now).toISOString(), streams };

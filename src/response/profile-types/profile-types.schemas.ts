@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { NameContains, Page } from '../../platform/pagination.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: '1-100 characters, not blank' });
 // One type list rather than an anyOf: with the coercion Fastify's ajv is set to, the anyOf's string
@@ -26,8 +27,4 @@ export const ProfileTypePatch = Type.Object(
 
 export const ProfileTypeIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
-export const ProfileTypesQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Names containing this, any case' })),
-});
+export const ProfileTypesQuery = Type.Object({ ...Page.properties, name: NameContains });

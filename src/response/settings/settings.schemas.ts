@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { KeyPrefix, Page } from '../../platform/pagination.js';
 
 /** Dotted names such as `app.title`: what the seed's settings look like, and safe in a URL path. */
 export const SETTING_KEY = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
@@ -33,14 +34,4 @@ export const SettingUpdate = Type.Object({ value: Value }, { additionalPropertie
 
 export const SettingKeyParams = Type.Object({ key: Type.String({ maxLength: 1024 }) });
 
-export const SettingsQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
-  prefix: Type.Optional(
-    Type.String({
-      pattern: '^[a-z0-9_.-]*$',
-      maxLength: SETTING_KEY_MAX,
-      description: 'Only keys starting with this text, e.g. "app."',
-    }),
-  ),
-});
+export const SettingsQuery = Type.Object({ ...Page.properties, prefix: KeyPrefix });

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { Page } from '../../platform/pagination.js';
 
 export const Username = Type.String({
   pattern: '^[A-Za-z0-9_.-]{3,64}$',
@@ -41,10 +42,6 @@ export const ResetPasswordOut = Type.Object({
 });
 
 export const UserIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
-export const Page = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
-});
 
 export const UsersQuery = Type.Object({
   ...Page.properties,

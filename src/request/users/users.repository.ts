@@ -1,0 +1,58 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { CredentialsTable, ProfileTypesTable, RequestDatabase, UsersTable } from '../db/schema.js';
+
+const USER_FIELDS = [
+  'id',
+  'username',
+  'email',
+  'is_active',
+  'is_admin',
+  'profile_type_id',
+  'created_at',
+  'updated_at',
+  'synced_at',
+] as const;
+
+/** A live synced user, with the name of its profile type when that type is synced and live. */
+export type SyncedUserRow = Pick<Selectable<UsersTable>, (typeof USER_FIELDS)[number]> & {
+  profile_type_name: Selectable<ProfileTypesTable>['name'] | null;
+};
+
+/** What login needs of an account: the user and its synced password hash. */
+export type AccountRow = Pick<Selectable<UsersTable>, 'id' | 'username' | 'is_admin'> &
+  Pick<Selectable<CredentialsTable>, 'hashed_password'>;
+
+// A type deleted (or not yet synced) shows as no type; the id stays visible in profile_type_id.
+const liveUsersWithType = (db: Kysely<RequestDatabase>) =>
+  db
+    .selectFrom('users')
+    .leftJoin('profile_types', (j) =>
+      j.onRef('profile_types.id', '=', 'users.profile_type_id').on('profile_types.deleted_at', 'is', null),
+    )
+    .select([...USER_FIELDS.map((f) => `users.${f}` as const), 'profile_types.name as profile_type_name'])
+    .where('users.deleted_at', 'is', null);
+
+/** One page of live users, oldest first. */
+export const listUsers = (
+  db: Kysely<RequestDatabase>,
+  page: { limit: number; offset: number },
+): Promise<SyncedUserRow[]> =>
+  liveUsersWithType(db).orderBy('users.created_at').orderBy('users.id').limit(page.limit).offset(page.offset).execute();
+
+export const findUser = (db: Kysely<RequestDatabase>, id: string): Promise<SyncedUserRow | undefined> =>
+  liveUsersWithType(db).where('users.id', '=', id).executeTakeFirst();
+
+/**
+ * The account logging in as `username`: live, active and with a synced password. Rows are not unique by
+ * name while a rename syncs; the newest live one is the account.
+ */
+export const findAccount = (db: Kysely<RequestDatabase>, username: string): Promise<AccountRow | undefined> =>
+  db
+    .selectFrom('users')
+    .innerJoin('credentials', 'credentials.user_id', 'users.id')
+    .select(['users.id', 'users.username', 'users.is_admin', 'credentials.hashed_password'])
+    .where('users.username', '=', username)
+    .where('users.deleted_at', 'is', null)
+    .where('users.is_active', '=', 1)
+    .orderBy('users.updated_at', 'desc')
+    .executeTakeFirst();
