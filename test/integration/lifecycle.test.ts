@@ -72,7 +72,8 @@ describe('shutdown on SIGTERM/SIGINT', () => {
 
     const returned = await overrunning.child.ended;
     expect(returned.code).toBe(0);
-    expect(returned.at - signalledAt).toBeLessThan(4000);
+    // After the 1 s grace, not after the job's 60 s (the margin is for a loaded machine).
+    expect(returned.at - signalledAt).toBeLessThan(20_000);
     expect(overrunning.child.output()).toContain(`Task sleep[${overrunning.job.id}] returned to the queue`);
     expect(await overrunning.job.getState()).toBe('waiting');
     // Nothing lost: another worker takes it straight away, without waiting for a stalled-job check.
@@ -87,7 +88,8 @@ describe('shutdown on SIGTERM/SIGINT', () => {
 
     const aborted = await impatient.child.ended;
     expect(aborted.code).toBe(130);
-    expect(aborted.at - againAt).toBeLessThan(1000);
+    // At once, not at the end of the 30 s grace.
+    expect(aborted.at - againAt).toBeLessThan(15_000);
     expect(impatient.child.output()).toContain('SIGINT again: exiting now');
   });
 
@@ -144,7 +146,8 @@ describe('losing Redis', () => {
     expect(task.statusCode).toBe(503);
     expect(task.headers['retry-after']).toBe('5');
     expect(task.json()).toEqual({ detail: 'Redis is unavailable; try again shortly' });
-    expect(Date.now() - started).toBeLessThan(2500);
+    // Fails fast (a 2 s deadline) instead of waiting for Redis to come back.
+    expect(Date.now() - started).toBeLessThan(10_000);
     for (const app of [sys.response, sys.request]) {
       const ready = await app.inject({ url: '/ready' });
       expect(ready.statusCode).toBe(503);
