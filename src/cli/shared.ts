@@ -3,8 +3,8 @@ import type { Queue } from 'bullmq';
 import { type Command, Option } from 'commander';
 import { Redis } from 'ioredis';
 import { type Config, ConfigError, loadConfig } from '../platform/config.js';
+import { createQueue } from '../platform/queue.js';
 import { pingRedis } from '../platform/redis.js';
-import { createQueue } from '../platform/tasks.js';
 import { REQUEST_QUEUE } from '../request/jobs/registry.js';
 import { RESPONSE_QUEUE } from '../response/jobs/registry.js';
 

@@ -16,6 +16,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
+import { within } from './within.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -55,9 +56,9 @@ function openSqlite<Schema>(file: string): Db<Schema> {
 
 /**
  * Kysely prepares every query it runs, and better-sqlite3 compiles the SQL on every prepare: a quarter
- * of a password change's cost. Kysely writes the same text for the same query shape,
- * so prepared statements are kept by their text (the most recently used `size`). A statement still being
- * iterated (a stream) is busy; a query of the same text meanwhile gets a statement of its own.
+ * of a password change's cost. Kysely writes the same text for the same query shape, so prepared
+ * statements are kept by their text (the most recently used `size`). A statement still being iterated
+ * (a stream) is busy; a query of the same text meanwhile gets a statement of its own.
  */
 function withStatementCache(database: SQLite.Database, size = 500): SqliteDatabase {
   const cache = new Map<string, SQLite.Statement>();
@@ -81,7 +82,7 @@ function withStatementCache(database: SQLite.Database, size = 500): SqliteDataba
 
 /**
  * Switching a file to WAL needs it to itself, and SQLite answers SQLITE_BUSY at once rather than wait
- * (busy_timeout does not apply): processes opening a new file together failed here now and then with
+ * (busy_timeout does not apply), so processes opening a new file together would now and then fail with
  * "database is locked". WAL, once set, stays with the file, so a few short retries always settle it.
  */
 function useWal(database: SQLite.Database): void {
@@ -180,18 +181,15 @@ export async function migrate<Schema>(db: Db<Schema>, migrations: Record<string,
 
 /** `SELECT 1`: true when the database answers within the time given. */
 export async function pingDb<Schema>(db: Db<Schema>, timeoutMs = 1000): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([
-      sql`select 1`.execute(db.kysely).then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      }),
-    ]);
+    return (
+      (await within(
+        sql`select 1`.execute(db.kysely).then(() => true),
+        timeoutMs,
+      )) ?? false
+    );
   } catch {
     return false;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -126,8 +126,8 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
     secret: opts.jwtSecret,
     sign: { expiresIn: opts.tokenTtl ?? '1h' },
     // Verified tokens are remembered (1,000, by a hash of the token, never past their expiry): checking
-    // the signature was a sixth of a read's cost. The secret is fixed per process,
-    // so a token's verdict cannot change before it expires; failures are not remembered.
+    // the signature is a sixth of a read's cost. The secret is fixed per process, so a token's verdict
+    // cannot change before it expires; failures are not remembered.
     verify: { cache: true },
   });
   return app;

@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.js';
-import { within } from './tasks.js';
+import { within } from './within.js';
 
 /**
  * One network's Prometheus metrics. Each network has its own registry (never prom-client's global one),

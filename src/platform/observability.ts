@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import { Type } from 'typebox';
 import { type App, registerHealth } from './http.js';
 import type { NetworkMetrics } from './metrics.js';
-import { queueClient } from './tasks.js';
+import { queueClient } from './queue.js';
 
 export interface OpsOptions {
   readonly metrics: NetworkMetrics;

@@ -4,7 +4,7 @@ import type { Logger } from './logger.js';
 import { redisConnection } from './redis.js';
 import type { Secrets } from './secrets.js';
 import type { Lifecycle } from './shutdown.js';
-import { within } from './tasks.js';
+import { within } from './within.js';
 
 /** What every part of either network starts from. */
 export interface Runtime {

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { beginCoalescedRun } from './coalescing.js';
 import { type Logger, withLogContext } from './logger.js';
 import type { NetworkMetrics } from './metrics.js';
-import { runAlone } from './run-alone.js';
-import { within } from './tasks.js';
+import { within } from './within.js';
 import { announceWorker } from './worker-registry.js';
 
 export interface WorkerOptions {
@@ -40,15 +40,9 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
       const started = performance.now();
       let release: (() => Promise<void>) | undefined;
       try {
-        if (job.deduplicationId) {
-          // A coalesced job (addCoalesced) absorbs later adds while it waits, including while it waits
-          // here for the previous run of its kind. Before it reads anything it stops absorbing, so
-          // whatever was committed before an add it absorbed is still ahead of it, and an add from here
-          // on makes a job of its own.
-          const key = `${opts.prefix}:${opts.queue}:run:${job.deduplicationId}`;
-          release = await runAlone(opts.connection, key, () => closing);
-          await job.removeDeduplicationKey();
-        }
+        // Before the handler reads anything: a coalesced job waits its turn, then stops absorbing adds
+        // (the rules are in coalescing.ts).
+        release = await beginCoalescedRun(job, opts.connection, () => closing);
         const result = await withLogContext({ task_id: job.id, task: job.name }, () => opts.handle(job, log));
         const s = ((performance.now() - started) / 1000).toFixed(3);
         log.info({ result }, `Task ${job.name}[${job.id}] succeeded in ${s}s`);

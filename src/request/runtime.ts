@@ -1,8 +1,8 @@
 import { UnrecoverableError } from 'bullmq';
 import { type Db, migrate, openDb } from '../platform/db.js';
 import { networkMetrics, streamOfPath } from '../platform/metrics.js';
+import { createQueue } from '../platform/queue.js';
 import { openRedis, type Runtime, requireExchangeKey } from '../platform/runtime.js';
-import { createQueue } from '../platform/tasks.js';
 import { startWorker, upsertSchedules } from '../platform/worker.js';
 import { buildRequestApp } from './app.js';
 import { requestMigrations } from './db/migrations.js';

@@ -1,9 +1,9 @@
 import type { Queue } from 'bullmq';
+import { addCoalescedWithin } from '../platform/coalescing.js';
 import type { Config } from '../platform/config.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
 import type { NetworkMetrics } from '../platform/metrics.js';
-import { addCoalesced, within } from '../platform/tasks.js';
 import type { ResponseDatabase } from './db/schema.js';
 import type { ExportJobData, ResponseTaskName } from './jobs/registry.js';
 
@@ -25,15 +25,21 @@ export interface ResponseDeps {
   readonly enqueue: (name: ResponseTaskName, data: ExportJobData, log: Logger) => Promise<string | null>;
 }
 
+/** How long a request waits, after its commit, for Redis to take the export task. */
+const ENQUEUE_DEADLINE_MS = 2000;
+
 export function queueEnqueuer(queue: Queue): ResponseDeps['enqueue'] {
   return async (name, data, log) => {
     try {
-      // Coalesced: changes committed while a run of this task waits share that run (and its id). A run
-      // that also writes the snapshot is a different request, so it coalesces only with its own kind.
+      // Coalesced (platform/coalescing.ts): changes committed while a run of this task waits share that
+      // run and its id. A run that also writes the snapshot is a kind of its own.
       const key = data.snapshot ? `${name}.snapshot` : name;
-      const id = await within(addCoalesced(queue, name, data, key), 2000);
+      const id = await addCoalescedWithin(queue, name, data, key, ENQUEUE_DEADLINE_MS);
       if (id) return id;
-      log.warn({ task: name }, 'Redis did not take the task within 2 s; the scheduled export will carry the change');
+      log.warn(
+        { task: name },
+        `Redis did not take the task within ${ENQUEUE_DEADLINE_MS / 1000} s; the scheduled export will carry the change`,
+      );
     } catch (err) {
       log.warn(
         { task: name, err: (err as Error).message },

@@ -7,7 +7,7 @@ import { registerInspect } from '../../src/cli/inspect.js';
 import { registerQueue } from '../../src/cli/queue.js';
 import { registerResult } from '../../src/cli/result.js';
 import { registerRun } from '../../src/cli/run.js';
-import { createQueue } from '../../src/platform/tasks.js';
+import { createQueue } from '../../src/platform/queue.js';
 import { startRequestBeat, startRequestWorker } from '../../src/request/runtime.js';
 import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
 import { startResponseBeat, startResponseWorker } from '../../src/response/runtime.js';

@@ -2,8 +2,8 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { addCoalesced } from '../../src/platform/coalescing.js';
 import { redisConnection } from '../../src/platform/redis.js';
-import { addCoalesced } from '../../src/platform/tasks.js';
 import { type RunningWorker, startWorker } from '../../src/platform/worker.js';
 import { uniqueName, waitFor } from '../helpers/system.js';
 

@@ -15,8 +15,8 @@ import {
   writeExchangeFile,
 } from '../../src/exchange/index.js';
 import type { Db } from '../../src/platform/db.js';
+import { createQueue } from '../../src/platform/queue.js';
 import { redisConnection, spawnRedis } from '../../src/platform/redis.js';
-import { createQueue } from '../../src/platform/tasks.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
 import type { Importer } from '../../src/request/importer/importer.js';
 import { REQUEST_QUEUE } from '../../src/request/jobs/registry.js';

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Queue } from 'bullmq';
 import { isStream, isTempName, STREAMS } from '../../exchange/index.js';
+import { addCoalesced, addUncoalesced } from '../../platform/coalescing.js';
 import type { Logger } from '../../platform/logger.js';
-import { addCoalesced } from '../../platform/tasks.js';
 import { IMPORT_TASK, type ImportJobData } from './registry.js';
 
 /**
@@ -15,8 +14,8 @@ import { IMPORT_TASK, type ImportJobData } from './registry.js';
  * another, so no file waits for the schedule.
  *
  * One plain fs.watch per stream folder (inotify, FSEvents, ReadDirectoryChangesW): an event costs next
- * to nothing. chokidar, used before, re-read and stat'ed the whole folder on every event, which was most
- * of the Request worker's CPU once hundreds of batch files waited (the bench, case 2).
+ * to nothing. A watcher that re-reads and stats the whole folder on every event (as chokidar does) would
+ * spend most of the Request worker's CPU once hundreds of batch files wait.
  */
 export async function watchExchange(
   exportDir: string,
@@ -32,7 +31,8 @@ export async function watchExchange(
   const fire = () => {
     timer = undefined;
     const data: ImportJobData = { trigger: 'file' };
-    // Coalesced: while an import waits, files landing join it (from every watcher, in every process).
+    // Coalesced (platform/coalescing.ts): while an import waits, files landing join it (from every
+    // watcher, in every process).
     addCoalesced(queue, IMPORT_TASK, data, 'import-on-file').catch((err: Error) => {
       logger.warn({ err: err.message }, 'could not enqueue an import for a new file; the schedule will pick it up');
     });
@@ -75,7 +75,7 @@ export async function watchExchange(
   // Files that landed while no watcher ran: a job of its own, not coalesced. The waiting job it would
   // join may belong to the worker this one replaces, killed before it started; BullMQ revives that only
   // after its stall check (30 s).
-  queue.add(IMPORT_TASK, { trigger: 'file' } satisfies ImportJobData, { jobId: randomUUID() }).catch((err: Error) => {
+  addUncoalesced(queue, IMPORT_TASK, { trigger: 'file' } satisfies ImportJobData).catch((err: Error) => {
     logger.warn({ err: err.message }, 'could not enqueue an import at start; the schedule will pick files up');
   });
   return {

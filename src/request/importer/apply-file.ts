@@ -1,0 +1,50 @@
+import type { Kysely } from 'kysely';
+import { type ExchangeFile, isStream, type RecordOf, RefusedFile, type Stream } from '../../exchange/index.js';
+import type { RequestDatabase } from '../db/schema.js';
+import { APPLY_CHUNK, applyRecords, unknownReferences } from './apply.js';
+import { streamState } from './import-streams.js';
+
+/**
+ * Applies a file's records in chunks inside `trx`; the file's checks finish before the caller commits.
+ * A batch stamped with `requires` must name only records that exist by then: anything else is refused.
+ * @returns how many records the file held
+ */
+export async function applyFile<S extends Stream>(
+  trx: Kysely<RequestDatabase>,
+  stream: S,
+  file: ExchangeFile<S>,
+  now: string,
+): Promise<number> {
+  const checkReferences = file.header.requires !== undefined;
+  let chunk: RecordOf[S][] = [];
+  let count = 0;
+  const flush = async () => {
+    if (checkReferences) {
+      const unknown = await unknownReferences(trx, stream, chunk);
+      if (unknown) throw new RefusedFile('unknown_user', `names user ${unknown}, which the users stream never had`);
+    }
+    await applyRecords(trx, stream, chunk, now);
+    chunk = [];
+  };
+  for await (const record of file.records()) {
+    chunk.push(record);
+    count++;
+    if (chunk.length >= APPLY_CHUNK) await flush();
+  }
+  await flush();
+  return count;
+}
+
+/** The streams a batch refers to whose import has not reached the batch's `requires` stamp yet. */
+export async function unmetRequirements(
+  db: Kysely<RequestDatabase>,
+  requires: Record<string, number> | undefined,
+): Promise<string[]> {
+  const unmet: string[] = [];
+  for (const [stream, seq] of Object.entries(requires ?? {})) {
+    if (!isStream(stream)) continue;
+    const state = await streamState(db, stream);
+    if (state.last_seq < seq) unmet.push(`${stream} ${seq}`);
+  }
+  return unmet;
+}

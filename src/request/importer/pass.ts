@@ -1,0 +1,43 @@
+import type { Kysely } from 'kysely';
+import type { RefusedFile, Stream } from '../../exchange/index.js';
+import type { Logger } from '../../platform/logger.js';
+import type { RequestDatabase } from '../db/schema.js';
+
+export interface ImportContext {
+  readonly db: Kysely<RequestDatabase>;
+  readonly exportDir: string;
+  readonly quarantineDir: string;
+  readonly exchangeKey: string;
+  readonly maxFileBytes: number;
+  readonly logger: Logger;
+}
+
+export interface ImportResult {
+  status: 'success';
+  /** Files applied, per stream. */
+  applied: Partial<Record<Stream, number>>;
+  count: number;
+  files: string[];
+  quarantined: string[];
+  /** Streams waiting for a missing batch: the sequence number each waits for. */
+  waiting: Partial<Record<Stream, number>>;
+  imported_at: string;
+}
+
+/** What the snapshot and batch steps of one import pass share. */
+export interface ImportPass {
+  readonly ctx: ImportContext;
+  readonly result: ImportResult;
+  /** Moves a refused file to quarantine and notes it in the result. */
+  refuse(file: string, stream: Stream, err: RefusedFile): Promise<void>;
+}
+
+/** Another importer applied the same file first; ours rolled back. */
+export class LostRace extends Error {}
+
+/** Notes a file whose `count` records committed. */
+export function noteApplied(result: ImportResult, stream: Stream, file: string, count: number): void {
+  result.files.push(file);
+  result.count += count;
+  result.applied[stream] = (result.applied[stream] ?? 0) + 1;
+}

@@ -1,0 +1,162 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import {
+  type ExchangeFile,
+  type Header,
+  openExchangeFile,
+  RefusedFile,
+  SNAPSHOT_OF,
+  type Stream,
+  streamDir,
+} from '../../exchange/index.js';
+import { nowIso } from '../../platform/db.js';
+import type { RequestDatabase } from '../db/schema.js';
+import { applyFile } from './apply-file.js';
+import { appliedStamps, claimSnapshotStamp, raisePosition, setLastApplied } from './import-streams.js';
+import { type ImportPass, LostRace, noteApplied } from './pass.js';
+
+/** A snapshot's stamp for one stream it covers: the newest batch of that stream it reflects. */
+type Stamp = [Stream, number];
+
+/** Which file a path holds now: a file renamed in is another inode; one written to has another ctime. */
+const identityOf = (file: string) =>
+  fs.lstat(file).then(
+    (st) => (st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : undefined),
+    () => undefined,
+  );
+
+/**
+ * Per stream: the snapshot file last found already applied, and the applied stamps it was judged
+ * against. Every import pass looks at every snapshot, and reading and authenticating an unchanged one
+ * again costs a fifth of the Request worker's time under load.
+ */
+export class SettledSnapshots {
+  private readonly settled = new Map<Stream, { file: string; stamps: string }>();
+
+  /** True when `identity` is the file last judged already applied, against stamps that still hold. */
+  async holds(db: Kysely<RequestDatabase>, stream: Stream, identity: string | undefined, covers: readonly Stream[]) {
+    const settled = this.settled.get(stream);
+    if (identity === undefined || settled?.file !== identity) return false;
+    // The same file as last time, judged already applied against these stamps: if they still hold,
+    // the judgement would be the same again.
+    return (await appliedStamps(db, covers)).text === settled.stamps;
+  }
+
+  /**
+   * Remembers the snapshot at `file`, read as `identity`, as already applied: only when nothing replaced
+   * the file while it was read, and with stamps read afresh that still match it (another importer may
+   * have moved them meanwhile).
+   */
+  async remember(
+    db: Kysely<RequestDatabase>,
+    stream: Stream,
+    file: string,
+    identity: string | undefined,
+    covers: readonly Stream[],
+    stamps: readonly Stamp[],
+  ): Promise<void> {
+    const fresh = await appliedStamps(db, covers);
+    if (
+      identity !== undefined &&
+      (await identityOf(file)) === identity &&
+      stamps.every(([s, seq]) => fresh.seqs.get(s) === seq)
+    ) {
+      this.settled.set(stream, { file: identity, stamps: fresh.text });
+    }
+  }
+}
+
+/**
+ * Judges a stream's snapshot against the applied stamps: newer in any stream it covers, applied; all
+ * equal, skipped; older in any, refused (the rollback rule).
+ */
+export async function importSnapshot(pass: ImportPass, stream: Stream, settled: SettledSnapshots): Promise<void> {
+  const spec = SNAPSHOT_OF[stream];
+  if (!spec) return;
+  const { db } = pass.ctx;
+  const file = path.join(streamDir(pass.ctx.exportDir, stream), spec.file);
+  const before = await identityOf(file);
+  if (await settled.holds(db, stream, before, spec.covers)) return;
+  const opened = await openSnapshot(pass, stream, file);
+  if (!opened) return;
+  const stamps = stampsOf(opened.header, stream, spec.covers);
+  const stamped = stamps.map(([s]) => s);
+  const applied = (await appliedStamps(db, stamped)).seqs;
+  const older = stamps.find(([s, seq]) => seq < (applied.get(s) ?? 0));
+  if (older) {
+    // The rollback rule: never go back to an older snapshot than one already applied.
+    const [s, seq] = older;
+    const reason = `snapshot stamped ${s} ${seq}, older than ${s} ${applied.get(s)} already applied`;
+    return pass.refuse(file, stream, new RefusedFile('replayed', reason));
+  }
+  if (stamps.every(([s, seq]) => seq === (applied.get(s) ?? 0))) {
+    // Already applied: remembered, so the next pass need not read it again.
+    return settled.remember(db, stream, file, before, spec.covers, stamps);
+  }
+  await applySnapshot(pass, stream, file, opened, stamps);
+}
+
+/** The snapshot at `file`, authenticated; undefined when it vanished or was refused. */
+async function openSnapshot(pass: ImportPass, stream: Stream, file: string) {
+  let opened: ExchangeFile<Stream>;
+  try {
+    opened = await openExchangeFile(file, stream, pass.ctx.exchangeKey, { maxBytes: pass.ctx.maxFileBytes });
+  } catch (err) {
+    if (!(err instanceof RefusedFile)) throw err;
+    if (err.code !== 'vanished') await pass.refuse(file, stream, err);
+    return undefined;
+  }
+  if (opened.header.kind !== 'snapshot') {
+    await pass.refuse(file, stream, new RefusedFile('wrong_place', 'a batch under a snapshot name'));
+    return undefined;
+  }
+  return opened;
+}
+
+/**
+ * A snapshot's stamps, sorted: one lock order for every importer. A snapshot is placed by its stamp for
+ * every stream it covers, not only its own: users_latest.json also covers password_changes, whose stamp
+ * moves while the users stamp stays put. Judged by its own stamp alone, a snapshot newer only in
+ * password changes would be skipped as "already applied" (and never heal a password_changes gap), and an
+ * older one never refused. A covers entry for a stream the snapshot does not cover is ignored: it must
+ * not move that stream's position.
+ */
+function stampsOf(header: Header, stream: Stream, covered: readonly Stream[]): Stamp[] {
+  return Object.entries({ ...header.covers, [stream]: header.seq })
+    .filter((c): c is Stamp => (covered as readonly string[]).includes(c[0]))
+    .sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** Applies the snapshot's records and moves the covered streams' stamps and positions: one transaction. */
+async function applySnapshot(
+  pass: ImportPass,
+  stream: Stream,
+  file: string,
+  opened: ExchangeFile<Stream>,
+  stamps: readonly Stamp[],
+): Promise<void> {
+  const name = path.basename(file);
+  const now = nowIso();
+  try {
+    const count = await pass.ctx.db.transaction().execute(async (trx) => {
+      // Claim first (writes, so they take the locks): a racing importer applying the same snapshot loses.
+      let advanced = 0;
+      for (const [covered, seq] of stamps) {
+        if (await claimSnapshotStamp(trx, covered, seq)) advanced++;
+      }
+      if (advanced === 0) throw new LostRace();
+      await setLastApplied(trx, stream, name, now);
+      const n = await applyFile(trx, stream, opened, now);
+      for (const [covered, seq] of stamps) await raisePosition(trx, covered, seq);
+      return n;
+    });
+    pass.ctx.logger.info({ stream, seq: opened.header.seq, count }, `applied snapshot ${stream}/${name}`);
+    noteApplied(pass.result, stream, file, count);
+  } catch (err) {
+    if (err instanceof LostRace) return;
+    if (err instanceof RefusedFile && err.code !== 'vanished') return pass.refuse(file, stream, err);
+    if (err instanceof RefusedFile) return;
+    throw err;
+  }
+}
