@@ -25,7 +25,7 @@ import { dialects, type TestEnv, testEnv, waitFor } from '../helpers/system.js';
  * inside an import transaction), restarted, and at the end every change is on the Request side exactly
  * once, in its newest state, with nothing ever having gone back in between.
  */
-vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
 const KILLS = process.env.NETSYNC_SOAK ? 40 : 6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -46,7 +46,7 @@ import { dialects, type TestEnv, testEnv, uniqueName } from '../helpers/system.j
  * with NETSYNC_PROP_SEED=<seed printed by fast-check>.
  */
 const SOAK = Boolean(process.env.NETSYNC_SOAK);
-vi.setConfig({ testTimeout: SOAK ? 3_600_000 : 120_000, hookTimeout: 60_000 });
+vi.setConfig({ testTimeout: SOAK ? 3_600_000 : 300_000, hookTimeout: 60_000 });
 
 const WRITERS = 3;
 const FIRST_USERS = 4;

@@ -57,7 +57,7 @@ import {
 } from '../helpers/system.js';
 
 // Child processes and 2-core CI machines: wait on conditions, with room for a slow start.
-vi.setConfig({ testTimeout: 90_000, hookTimeout: 120_000 });
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 120_000 });
 
 const credentialOf = async (db: Db<RequestDatabase>, id: string) => (await requestCredentials(db.kysely)).get(id);
 
@@ -574,7 +574,7 @@ describe('Redis down at reset time', () => {
       });
       expect(created.statusCode).toBe(201);
       const id = created.json().id as string;
-      await waitFor(() => canLogin(requestApi, 'eve', 'Before123'), 10_000, 'eve on the Request Network');
+      await waitFor(() => canLogin(requestApi, 'eve', 'Before123'), EVENT_DEADLINE_MS, 'eve on the Request Network');
 
       await redis.stop();
       const started = performance.now();
@@ -603,7 +603,11 @@ describe('Redis down at reset time', () => {
       redis = await spawnRedis(url, redisDir);
       const back = performance.now();
       await startResponseBeat(workers);
-      const carried = await waitFor(() => canLogin(requestApi, 'eve', 'During456'), 15_000, 'the sweep to carry it');
+      const carried = await waitFor(
+        () => canLogin(requestApi, 'eve', 'During456'),
+        EVENT_DEADLINE_MS,
+        'the sweep to carry it',
+      );
       expect(await canLogin(requestApi, 'eve', 'Before123')).toBe(false);
       // It was the schedule's export_users that carried it: the fast-path job never reached Redis. The
       // login works once the import commits, which can be before the export job's result is recorded.
@@ -655,7 +659,11 @@ describe('the exchange folder watcher', () => {
         const started = performance.now();
         await writeBatch(env, 'password_changes', seq, [pcRecord(user, seq)]);
         // The first file also waits for the watcher to attach; the next three are the measure.
-        await waitFor(async () => (await credentialOf(db, user))?.password_version === seq, 10_000, `batch ${seq}`);
+        await waitFor(
+          async () => (await credentialOf(db, user))?.password_version === seq,
+          EVENT_DEADLINE_MS,
+          `batch ${seq}`,
+        );
         if (seq > 1) times.push(performance.now() - started);
       }
       times.sort((a, b) => a - b);

@@ -7,7 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SpawnedRedis, spawnRedis } from '../../src/platform/redis.js';
 import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
 import { freePort, type RunningCli, runCli, runScript } from '../helpers/cli.js';
-import { bearer, canLogin, startSystem, type TestEnv, type TestSystem, testEnv, waitFor } from '../helpers/system.js';
+import {
+  bearer,
+  canLogin,
+  EVENT_DEADLINE_MS,
+  startSystem,
+  type TestEnv,
+  type TestSystem,
+  testEnv,
+  waitFor,
+} from '../helpers/system.js';
 
 type Child = RunningCli;
 
@@ -174,17 +183,21 @@ describe('losing Redis', () => {
       async () =>
         (await sys.response.inject({ url: '/ready' })).statusCode === 200 &&
         (await sys.request.inject({ url: '/ready' })).statusCode === 200,
-      10_000,
+      EVENT_DEADLINE_MS,
       'both APIs ready again',
     );
     // The job survived the restart (Redis keeps its append-only file) and the workers reconnected to run it.
     await waitFor(
       async () =>
         (await sys.response.inject({ url: '/tasks/due-during-outage', headers: admin() })).json().state === 'SUCCESS',
-      15_000,
+      EVENT_DEADLINE_MS,
       'the delayed job to run after the restart',
     );
-    await waitFor(() => canLogin(sys.request, 'nomad', 'Travel-pass-7'), 5000, 'the change made offline synced');
+    await waitFor(
+      () => canLogin(sys.request, 'nomad', 'Travel-pass-7'),
+      EVENT_DEADLINE_MS,
+      'the change made offline synced',
+    );
     expect((await sys.response.inject({ url: `/tasks/${doneBefore}`, headers: admin() })).json().state).toBe('SUCCESS');
   });
 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/platform/http.js';
-import { bearer, startSystem, type TestSystem, waitFor } from '../helpers/system.js';
+import { bearer, EVENT_DEADLINE_MS, startSystem, type TestSystem, waitFor } from '../helpers/system.js';
 
 /** The value of one series in a Prometheus text exposition, or undefined when it is absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -71,7 +71,7 @@ describe('GET /metrics and GET /ready', () => {
       sample(t, 'netsync_job_duration_seconds_count', { task: 'export_users', outcome: 'success' }) ?? 0;
     const imported = (t: string) =>
       sample(t, 'netsync_exchange_files_total', { direction: 'imported', stream: 'users' }) ?? 0;
-    await waitFor(async () => imported(await scrape(sys.request)) >= 1, 5000, 'the users file imported');
+    await waitFor(async () => imported(await scrape(sys.request)) >= 1, EVENT_DEADLINE_MS, 'the users file imported');
 
     const after = await scrape(sys.response);
     const posts = (t: string) =>
@@ -106,7 +106,7 @@ describe('GET /metrics and GET /ready', () => {
     fs.writeFileSync(path.join(exportDir, 'settings', '000000000001.json'), 'not an exchange file\n');
     await waitFor(
       async () => sample(await scrape(sys.request), 'netsync_quarantined_files', { stream: 'settings' }) === 1,
-      5000,
+      EVENT_DEADLINE_MS,
       'the bad file quarantined',
     );
 
