@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
+import { isoFromMs } from '../platform/time.js';
 import { readWorkerRegistry } from '../platform/worker-registry.js';
 import {
   action,
   cliConfig,
-  iso,
   jsonOption,
   maskSecrets,
   type Network,
@@ -30,7 +30,7 @@ async function active(opts: Opts): Promise<number> {
           task_id: job.id ?? '',
           name: job.name,
           args: maskSecrets(job.data ?? {}),
-          started_at: iso(job.processedOn),
+          started_at: isoFromMs(job.processedOn),
           attempt: job.attemptsMade + 1,
           worker: job.processedBy ?? null,
         });
@@ -68,7 +68,7 @@ async function scheduled(opts: Opts): Promise<number> {
           task: s.name,
           every_s: s.every === undefined ? null : s.every / 1000,
           cron: s.pattern ?? null,
-          next_run: iso(s.next),
+          next_run: isoFromMs(s.next),
           runs: s.iterationCount ?? 0,
           args: maskSecrets(s.template?.data ?? {}),
         });

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-import fs from 'node:fs';
 import { Command } from 'commander';
-import { ConfigError, loadConfig } from '../platform/config.js';
 import { createLogger } from '../platform/logger.js';
 import type { Runtime } from '../platform/runtime.js';
 import { resolveSecrets } from '../platform/secrets.js';
@@ -13,12 +11,12 @@ import { registerInspect } from './inspect.js';
 import { registerQueue } from './queue.js';
 import { registerResult } from './result.js';
 import { registerRun } from './run.js';
+import { cliConfig, reportFailure } from './shared.js';
 import { up } from './up.js';
 
-/** Reads `.env` when present (the environment wins), then the configuration and the secrets. */
+/** The configuration (with `.env`) and the secrets: what a long-lived part starts from. */
 function runtime(opts: { makeExchangeKey: boolean }): Runtime {
-  if (fs.existsSync('.env')) process.loadEnvFile('.env');
-  const config = loadConfig();
+  const config = cliConfig();
   const logger = createLogger(config.logLevel);
   const secrets = resolveSecrets(config, opts);
   return { config, secrets, logger, lifecycle: new Lifecycle(logger, config.shutdownGraceS) };
@@ -32,10 +30,9 @@ async function serve(start: (rt: Runtime) => Promise<unknown>, opts = { makeExch
     rt.lifecycle.handleSignals();
     await start(rt);
   } catch (err) {
-    const message = err instanceof ConfigError ? `configuration: ${err.message}` : (err as Error).message;
-    process.stderr.write(`netsync: ${message}\n`);
+    const code = reportFailure(err);
     await rt?.lifecycle.stop();
-    process.exit(err instanceof ConfigError ? 2 : 1);
+    process.exit(code);
   }
 }
 

@@ -25,18 +25,23 @@ export const networkOption = () =>
   new Option('--network <name>', 'only this network (default: both)').choices(NETWORKS as Network[]);
 export const jsonOption = () => new Option('--json', 'print JSON for scripts instead of a table');
 
+/** What a failed command prints (one line on stderr) and its exit code: 2 for configuration, else 1. */
+export function reportFailure(err: unknown): number {
+  const message = err instanceof ConfigError ? `configuration: ${err.message}` : (err as Error).message;
+  process.stderr.write(`netsync: ${message}\n`);
+  return err instanceof ConfigError ? 2 : 1;
+}
+
 /**
- * Runs an operator command: a configuration error exits 2, any other failure 1, each as one line on
- * stderr. Connections are closed by the commands themselves, so the process ends on its own.
+ * Runs an operator command: a failure is one line on stderr and exit code 2 (configuration) or 1.
+ * Connections are closed by the commands themselves, so the process ends on its own.
  */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | undefined>) {
   return async (...args: A): Promise<void> => {
     try {
       process.exitCode = (await fn(...args)) ?? 0;
     } catch (err) {
-      const message = err instanceof ConfigError ? `configuration: ${err.message}` : (err as Error).message;
-      process.stderr.write(`netsync: ${message}\n`);
-      process.exitCode = err instanceof ConfigError ? 2 : 1;
+      process.exitCode = reportFailure(err);
     }
   };
 }
@@ -99,8 +104,6 @@ export function maskSecrets(value: unknown): unknown {
     Object.entries(value).map(([k, v]) => [k, SECRET_NAME.test(k) && v != null ? '***' : maskSecrets(v)]),
   );
 }
-
-export const iso = (ms: number | undefined | null): string | null => (ms ? new Date(ms).toISOString() : null);
 
 /** Text for a table cell: "-" for nothing, JSON for objects, cut to `max` characters. */
 function cell(value: unknown, max: number): string {

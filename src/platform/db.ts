@@ -193,5 +193,4 @@ export async function pingDb<Schema>(db: Db<Schema>, timeoutMs = 1000): Promise<
   }
 }
 
-/** The current time as stored: ISO-8601 UTC text, which sorts and compares the same in both dialects. */
-export const nowIso = (): string => new Date().toISOString();
+export { nowIso } from './time.js';

@@ -1,4 +1,5 @@
 import type { Job, Queue } from 'bullmq';
+import { isoFromMs } from './time.js';
 import { withRedis } from './with-redis.js';
 
 /** Celery's task states, which the seed's users know. RETRY is a failed attempt waiting to run again. */
@@ -16,8 +17,6 @@ export interface TaskInfo {
   started_at: string | null;
   finished_at: string | null;
 }
-
-const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
 
 /**
  * A job as the seed's `AsyncResult` shows a task (GET /tasks/{id}, `netsync result`), or undefined when
@@ -46,7 +45,7 @@ export async function taskInfo(queue: Queue, id: string): Promise<TaskInfo | und
     traceback: state === 'FAILURE' || state === 'RETRY' ? (job.stacktrace?.at(-1) ?? null) : null,
     attempts: job.attemptsMade,
     created_at: new Date(job.timestamp).toISOString(),
-    started_at: iso(job.processedOn),
-    finished_at: iso(job.finishedOn),
+    started_at: isoFromMs(job.processedOn),
+    finished_at: isoFromMs(job.finishedOn),
   };
 }
