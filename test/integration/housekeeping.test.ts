@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runResponseTask } from '../../src/response/jobs/registry.js';
-import { insertUser, setPassword } from '../../src/response/users/users.repository.js';
+import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   exportCtx,
   fakeHash,
@@ -22,8 +22,8 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
     const ctx = exportCtx(env, resp.kysely);
     const users = [];
     for (let i = 0; i < 5; i++)
-      users.push(await insertUser(resp.kysely, { username: `u${i}`, hashedPassword: fakeHash(`u${i}`) }));
-    for (const u of users) await setPassword(resp.kysely, u.id, fakeHash(`${u.id}-2`));
+      users.push(await createUser(resp.kysely, { username: `u${i}`, hashedPassword: fakeHash(`u${i}`) }));
+    for (const u of users) await changePassword(resp.kysely, u.id, fakeHash(`${u.id}-2`));
     await runResponseTask(ctx, 'export_users', {});
     expect(
       Number(
@@ -38,7 +38,7 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
 
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000).toISOString();
     await resp.kysely.updateTable('export_batches').set({ written_at: twoHoursAgo }).execute();
-    await setPassword(resp.kysely, users[0]!.id, fakeHash('fresh'));
+    await changePassword(resp.kysely, users[0]!.id, fakeHash('fresh'));
     await runResponseTask(ctx, 'export_users', { snapshot: true });
 
     const left = await resp.kysely.selectFrom('outbox').select(['stream', 'batch_seq']).execute();
@@ -56,7 +56,7 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
     const resp = await openResponseDb(env);
     const ctx = exportCtx(env, resp.kysely);
     for (let round = 0; round < 5; round++) {
-      await insertUser(resp.kysely, { username: `r${round}`, hashedPassword: fakeHash(`r${round}`) });
+      await createUser(resp.kysely, { username: `r${round}`, hashedPassword: fakeHash(`r${round}`) });
       await Promise.all([
         runResponseTask(ctx, 'export_users', { snapshot: true }),
         runResponseTask(ctx, 'export_users', { snapshot: true }),
