@@ -8,7 +8,7 @@ import type { RequestDatabase } from '../../src/request/db/schema.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { queueEnqueuer } from '../../src/response/deps.js';
 import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
-import { setPassword } from '../../src/response/users/users.repository.js';
+import { changePassword } from '../../src/response/users/users.service.js';
 import { Cluster, cpuSecondsOf, memoryOf, type Part, type Side, sleep, waitUntil } from '../lib/cluster.js';
 import { seedUsers } from '../lib/seed.js';
 
@@ -16,7 +16,7 @@ import { seedUsers } from '../lib/seed.js';
  * Case 2, sync throughput: `changes` password changes committed on the Response side as fast as it takes
  * them, until every one is applied on the Request side, with `workers` worker processes on each side.
  *
- * The load is what `POST /users/{id}/reset-password` does once the hash is made: setPassword (the change
+ * The load is what `POST /users/{id}/reset-password` does once the hash is made: changePassword (the change
  * and its outbox row in one transaction) and then the same enqueue of `sync_password_to_request_network`,
  * from this process, `LOADERS` at a time. Hashes are made ahead of time, so bcrypt is not measured.
  * `users` users get `changes / users` changes each, round by round; the hash of round r is HASHES[r], so
@@ -122,7 +122,7 @@ export async function runThroughput(opts: {
           while (next < last) {
             const i = next++;
             const id = ids[i - first] as string;
-            const change = await setPassword(resp, id, hashed);
+            const change = await changePassword(resp, id, hashed);
             if (!change) throw new Error(`user ${id} vanished`);
             await enqueue('sync_password_to_request_network', { user_id: id }, log);
           }

@@ -8,7 +8,7 @@ const CHUNK = 500;
 
 /**
  * Inserts `n` users with their outbox rows (stream `users`) in one transaction, as `n` calls of
- * insertUser would but in bulk: seeding is set-up, not what a case measures.
+ * createUser would but in bulk: seeding is set-up, not what a case measures.
  */
 export async function seedUsers(db: Kysely<ResponseDatabase>, n: number, hashedPassword: string): Promise<string[]> {
   const now = nowIso();

@@ -29,11 +29,11 @@ export class Forbidden extends DomainError {
   }
 }
 
-/** No such thing (or not one the caller may see): 404, "<what> not found". */
+/** No such thing (or not one the caller may see): 404, "<what> not found" unless `message` says more. */
 export class NotFound extends DomainError {
   readonly status = 404;
-  constructor(what: string) {
-    super(`${what} not found`);
+  constructor(what: string, message = `${what} not found`) {
+    super(message);
     this.name = 'NotFound';
   }
 }

@@ -28,14 +28,6 @@ export interface ExportResult {
   exported_at: string;
 }
 
-/** Adds a change to export; call it inside the transaction that makes the change. */
-export async function appendOutbox(trx: Kysely<ResponseDatabase>, stream: Stream, record: unknown): Promise<void> {
-  await trx
-    .insertInto('outbox')
-    .values({ stream, payload: JSON.stringify(record), created_at: nowIso(), batch_seq: null })
-    .execute();
-}
-
 class NothingToClaim extends Error {}
 
 /**

@@ -11,7 +11,8 @@ import { responseMigrations } from './db/migrations.js';
 import type { ResponseDatabase } from './db/schema.js';
 import { queueEnqueuer } from './deps.js';
 import { isResponseTask, RESPONSE_QUEUE, responseSchedule, runResponseTask } from './jobs/registry.js';
-import { findUserByName, insertUser } from './users/users.repository.js';
+import { findUserByName } from './users/users.repository.js';
+import { createUser } from './users/users.service.js';
 
 /** Opens and migrates the Response database, registered for shutdown. */
 export async function openResponseDb(rt: Runtime): Promise<Db<ResponseDatabase>> {
@@ -27,7 +28,7 @@ export async function ensureAdmin(db: Kysely<ResponseDatabase>, rt: Runtime): Pr
   if (await findUserByName(db, adminUsername)) return;
   const hashedPassword = await hashPassword(adminPassword, rt.config.bcryptCost);
   try {
-    await insertUser(db, { username: adminUsername, hashedPassword, isAdmin: true });
+    await createUser(db, { username: adminUsername, hashedPassword, isAdmin: true });
     rt.logger.info({ username: adminUsername }, 'created the admin account');
   } catch (err) {
     // Another process created it at the same moment.

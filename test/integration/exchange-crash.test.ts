@@ -7,7 +7,7 @@ import { redisConnection } from '../../src/platform/redis.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
-import { insertUser, setPassword } from '../../src/response/users/users.repository.js';
+import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   batchNames,
   ChildPart,
@@ -53,7 +53,7 @@ describe.each(dialects())('SIGKILL in the middle of exports and imports (%s)', (
     const monotonic = new MonotonicCheck();
     const users: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const u = await insertUser(resp.kysely, { username: `victim${i}`, hashedPassword: fakeHash(`victim${i}`) });
+      const u = await createUser(resp.kysely, { username: `victim${i}`, hashedPassword: fakeHash(`victim${i}`) });
       users.push(u.id);
       monotonic.committed.set(`${u.id}:1`, u.hashed_password);
     }
@@ -82,7 +82,7 @@ describe.each(dialects())('SIGKILL in the middle of exports and imports (%s)', (
               for (let i = 0; i < 10; i++) {
                 const user = users[Math.floor(Math.random() * users.length)] as string;
                 const hash = fakeHash(randomUUID());
-                const rec = await setPassword(resp.kysely, user, hash);
+                const rec = await changePassword(resp.kysely, user, hash);
                 if (!rec) throw new Error(`no user ${user}`);
                 committed.push(rec);
                 monotonic.committed.set(`${user}:${rec.password_version}`, hash);

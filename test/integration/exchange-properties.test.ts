@@ -18,7 +18,7 @@ import { redisConnection } from '../../src/platform/redis.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { type ExportContext, exportChanges } from '../../src/response/exporter.js';
 import { type ExportJobData, type ResponseTaskName, runResponseTask } from '../../src/response/jobs/registry.js';
-import { insertUser, setPassword } from '../../src/response/users/users.repository.js';
+import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   batchNames,
   exportCtx,
@@ -201,8 +201,8 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
         )
       ).flat();
 
-    async function createUser(i: number) {
-      const u = await insertUser(w(i), {
+    async function addUser(i: number) {
+      const u = await createUser(w(i), {
         username: `u${randomUUID().slice(0, 8)}`,
         hashedPassword: fakeHash(randomUUID()),
       });
@@ -215,12 +215,12 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
         case 'change': {
           const user = users[a.user % users.length] as string;
           const hash = fakeHash(randomUUID());
-          const rec = await setPassword(w(a.writer), user, hash);
+          const rec = await changePassword(w(a.writer), user, hash);
           if (rec) monotonic.committed.set(`${user}:${rec.password_version}`, hash);
           return;
         }
         case 'createUser':
-          return createUser(a.writer);
+          return addUser(a.writer);
         case 'export':
           await exportVia(a.writer, { task: a.task, snapshot: a.snapshot });
           return;
@@ -288,7 +288,7 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
     }
 
     try {
-      for (let i = 0; i < FIRST_USERS; i++) await createUser(0);
+      for (let i = 0; i < FIRST_USERS; i++) await addUser(0);
       for (const group of steps) {
         if (group.length === 1) await run(group[0] as Action);
         else if (dialect === 'postgres') await together(group.map(run));

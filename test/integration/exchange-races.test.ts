@@ -25,7 +25,7 @@ import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { exportChanges } from '../../src/response/exporter.js';
 import { RESPONSE_QUEUE, runResponseTask } from '../../src/response/jobs/registry.js';
 import { startResponseApi, startResponseBeat, startResponseWorker } from '../../src/response/runtime.js';
-import { insertUser, setPassword } from '../../src/response/users/users.repository.js';
+import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   batchNames,
   ChildPart,
@@ -290,7 +290,7 @@ describe.each(dialects())('a missing sequence (%s)', (dialect) => {
     const importer = importerFor(env, request.kysely);
     const users = [];
     for (const name of ['ann', 'ben'])
-      users.push(await insertUser(response.kysely, { username: name, hashedPassword: fakeHash(name) }));
+      users.push(await createUser(response.kysely, { username: name, hashedPassword: fakeHash(name) }));
     const [ann] = users.map((u) => u.id) as [string];
     await runResponseTask(ctx, 'export_users', { snapshot: true });
     await importer.importAll();
@@ -301,7 +301,7 @@ describe.each(dialects())('a missing sequence (%s)', (dialect) => {
         .where('stream', '=', 'password_changes')
         .executeTakeFirstOrThrow();
     const change = async () => {
-      await setPassword(response.kysely, ann, fakeHash(randomUUID()));
+      await changePassword(response.kysely, ann, fakeHash(randomUUID()));
       await runResponseTask(ctx, 'sync_password_to_request_network', {});
     };
     const dir = streamDir(env.config.exportDir, 'password_changes');
@@ -358,7 +358,7 @@ describe.each(dialects())('exporters in two processes and an importer racing (%s
     response = await openResponseDb(env);
     request = await openRequestDb(env);
     for (let i = 0; i < 20; i++) {
-      const u = await insertUser(response.kysely, { username: `racer${i}`, hashedPassword: fakeHash(`racer${i}`) });
+      const u = await createUser(response.kysely, { username: `racer${i}`, hashedPassword: fakeHash(`racer${i}`) });
       users.push(u.id);
       monotonic.committed.set(`${u.id}:1`, u.hashed_password);
     }
@@ -384,7 +384,7 @@ describe.each(dialects())('exporters in two processes and an importer racing (%s
         left--;
         const user = users[Math.floor(Math.random() * users.length)] as string;
         const hash = fakeHash(randomUUID());
-        const rec = await setPassword(response.kysely, user, hash);
+        const rec = await changePassword(response.kysely, user, hash);
         if (!rec) throw new Error(`no user ${user}`);
         committed.push(rec);
         monotonic.committed.set(`${user}:${rec.password_version}`, hash);

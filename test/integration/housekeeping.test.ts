@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openExchangeFile, streamDir } from '../../src/exchange/index.js';
 import { exportSnapshot, type SnapshotSource } from '../../src/response/exporter.js';
 import { RESPONSE_TASKS, runResponseTask } from '../../src/response/jobs/registry.js';
-import { insertUser, setPassword } from '../../src/response/users/users.repository.js';
+import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   exportCtx,
   fakeHash,
@@ -29,8 +29,8 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
     const ctx = exportCtx(env, resp.kysely);
     const users = [];
     for (let i = 0; i < 5; i++)
-      users.push(await insertUser(resp.kysely, { username: `u${i}`, hashedPassword: fakeHash(`u${i}`) }));
-    for (const u of users) await setPassword(resp.kysely, u.id, fakeHash(`${u.id}-2`));
+      users.push(await createUser(resp.kysely, { username: `u${i}`, hashedPassword: fakeHash(`u${i}`) }));
+    for (const u of users) await changePassword(resp.kysely, u.id, fakeHash(`${u.id}-2`));
     await runResponseTask(ctx, 'export_users', {});
     expect(
       Number(
@@ -45,7 +45,7 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
 
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000).toISOString();
     await resp.kysely.updateTable('export_batches').set({ written_at: twoHoursAgo }).execute();
-    await setPassword(resp.kysely, users[0]!.id, fakeHash('fresh'));
+    await changePassword(resp.kysely, users[0]!.id, fakeHash('fresh'));
     await runResponseTask(ctx, 'export_users', { snapshot: true });
 
     const left = await resp.kysely.selectFrom('outbox').select(['stream', 'batch_seq']).execute();
@@ -65,7 +65,7 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
     const older = await openResponseDb(env);
     const newer = await openResponseDb(env);
     for (let i = 0; i < 4; i++)
-      await insertUser(newer.kysely, { username: `r${i}`, hashedPassword: fakeHash(`r${i}`) });
+      await createUser(newer.kysely, { username: `r${i}`, hashedPassword: fakeHash(`r${i}`) });
     await runResponseTask(exportCtx(env, newer.kysely), 'export_users', {});
 
     const users = RESPONSE_TASKS.export_users.snapshot;
@@ -86,7 +86,7 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
     const olderExport = exportSnapshot(exportCtx(env, older.kysely), 'users', held);
     await stampsRead;
 
-    await insertUser(newer.kysely, { username: 'r4', hashedPassword: fakeHash('r4') });
+    await createUser(newer.kysely, { username: 'r4', hashedPassword: fakeHash('r4') });
     await runResponseTask(exportCtx(env, newer.kysely), 'export_users', { snapshot: true });
     const file = path.join(streamDir(env.config.exportDir, 'users'), 'users_latest.json');
     const newest = await snapshotHeader(env, file);

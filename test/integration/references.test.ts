@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { batchFileName, type Stream, streamDir, writeExchangeFile } from '../../src/exchange/index.js';
 import { runResponseTask } from '../../src/response/jobs/registry.js';
-import { insertUser, setPassword } from '../../src/response/users/users.repository.js';
+import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   exportCtx,
   fakeHash,
@@ -35,8 +35,8 @@ describe.each(dialects())('password changes and the users they name (%s)', (dial
   it('stamps each password batch with the users batches that hold its users, written first', async () => {
     env = testEnv(dialect);
     const resp = await openResponseDb(env);
-    const user = await insertUser(resp.kysely, { username: 'ann', hashedPassword: fakeHash('a1') });
-    await setPassword(resp.kysely, user.id, fakeHash('a2'));
+    const user = await createUser(resp.kysely, { username: 'ann', hashedPassword: fakeHash('a1') });
+    await changePassword(resp.kysely, user.id, fakeHash('a2'));
     // Only the password task runs: it must still send the user it names.
     const result = await runResponseTask(exportCtx(env, resp.kysely), 'sync_password_to_request_network', {});
     expect(result.files.map((f) => f.replace(env.config.exportDir, ''))).toEqual([

@@ -1,6 +1,4 @@
-import type { Kysely } from 'kysely';
 import type { Stream } from '../../exchange/index.js';
-import type { ResponseDatabase } from '../db/schema.js';
 import {
   type ExportContext,
   type ExportResult,
@@ -10,7 +8,7 @@ import {
 } from '../exporter.js';
 import { profileTypeLines } from '../profile-types/profile-types.repository.js';
 import { settingLines } from '../settings/settings.repository.js';
-import { userRecord } from '../users/users.repository.js';
+import { userLines } from '../users/users.repository.js';
 
 /** The Response Network's queue (BullMQ appends it to the key prefix). */
 export const RESPONSE_QUEUE = 'response';
@@ -29,19 +27,13 @@ interface TaskSpec {
   readonly snapshot?: { stream: Stream; source: SnapshotSource };
 }
 
-const usersSnapshot: SnapshotSource = async function* (trx: Kysely<ResponseDatabase>) {
-  for await (const row of trx.selectFrom('users').selectAll().orderBy('id').stream(1000)) {
-    yield JSON.stringify(userRecord(row));
-  }
-};
-
 /**
  * Every task the Response worker runs, by the seed's names. Adding a name here without a spec is a
  * compile error, and the worker refuses names that are not here.
  */
 export const RESPONSE_TASKS = {
   sync_password_to_request_network: { streams: ['password_changes'] },
-  export_users: { streams: ['users', 'password_changes'], snapshot: { stream: 'users', source: usersSnapshot } },
+  export_users: { streams: ['users', 'password_changes'], snapshot: { stream: 'users', source: userLines } },
   export_settings_to_request_network: { streams: ['settings'], snapshot: { stream: 'settings', source: settingLines } },
   export_profile_types: {
     streams: ['profile_types'],

@@ -4,7 +4,6 @@ import type { ProfileTypeRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { containsIgnoringCase } from '../../platform/sql.js';
 import type { ProfileTypesTable, ResponseDatabase } from '../db/schema.js';
-import { appendOutbox } from '../exporter.js';
 
 export type ProfileTypeRow = Selectable<ProfileTypesTable>;
 
@@ -45,7 +44,7 @@ export async function holdLiveProfileType(trx: Kysely<ResponseDatabase>, id: str
 }
 
 /**
- * Inserts a profile type and its export record in one transaction.
+ * Inserts a new profile type (version 1) and returns its row.
  * @throws the database's unique violation when a live type has that name
  */
 export async function insertProfileType(
@@ -62,80 +61,51 @@ export async function insertProfileType(
     deleted_at: null,
     version: 1,
   };
-  await db.transaction().execute(async (trx) => {
-    await trx.insertInto('profile_types').values(row).execute();
-    await appendOutbox(trx, 'profile_types', profileTypeRecord(row));
-  });
+  await db.insertInto('profile_types').values(row).execute();
   return row;
 }
 
+export interface ProfileTypePatch {
+  name?: string;
+  description?: string | null;
+}
+
 /**
- * Changes a live profile type, bumps its version and records the change for export, in one transaction.
+ * Changes a live profile type (or, with `deleted`, turns it into a tombstone) and bumps its version.
  * @returns the row as it now is, or undefined when no live type has that id
+ * @throws the database's unique violation when the new name is taken
  */
-export async function updateProfileType(
+export function updateProfileType(
   db: Kysely<ResponseDatabase>,
   id: string,
-  patch: { name?: string; description?: string | null },
+  change: ProfileTypePatch | { deleted: true },
 ): Promise<ProfileTypeRow | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const row = await trx
-      .updateTable('profile_types')
-      .set((eb) => ({
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
-        ...(patch.description !== undefined ? { description: patch.description } : {}),
-        updated_at: nowIso(),
-        version: eb('version', '+', 1),
-      }))
-      .where('id', '=', id)
-      .where('deleted_at', 'is', null)
-      .returningAll()
-      .executeTakeFirst();
-    if (row) await appendOutbox(trx, 'profile_types', profileTypeRecord(row));
-    return row;
-  });
+  const now = nowIso();
+  const set: Partial<ProfileTypeRow> =
+    'deleted' in change
+      ? { deleted_at: now }
+      : {
+          ...(change.name !== undefined ? { name: change.name } : {}),
+          ...(change.description !== undefined ? { description: change.description } : {}),
+        };
+  return db
+    .updateTable('profile_types')
+    .set((eb) => ({ ...set, updated_at: now, version: eb('version', '+', 1) }))
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
 }
 
-class InUse extends Error {
-  constructor(readonly users: number) {
-    super('profile type in use');
-  }
-}
-
-export type DeleteOutcome = { deleted: ProfileTypeRow } | { inUseBy: number } | undefined;
-
-/**
- * Turns a profile type into a tombstone unless a live user has it. The type's row is written first, so
- * no concurrent change can give it to a user between the count and the commit.
- * @returns the tombstone; or how many live users have the type (nothing changed); or undefined when no
- *   live type has that id
- */
-export async function deleteProfileType(db: Kysely<ResponseDatabase>, id: string): Promise<DeleteOutcome> {
-  try {
-    return await db.transaction().execute(async (trx) => {
-      const now = nowIso();
-      const row = await trx
-        .updateTable('profile_types')
-        .set((eb) => ({ deleted_at: now, updated_at: now, version: eb('version', '+', 1) }))
-        .where('id', '=', id)
-        .where('deleted_at', 'is', null)
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) return undefined;
-      const { n } = await trx
-        .selectFrom('users')
-        .select((eb) => eb.fn.countAll<number | string>().as('n'))
-        .where('profile_type_id', '=', id)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirstOrThrow();
-      if (Number(n) > 0) throw new InUse(Number(n)); // rolls the delete back
-      await appendOutbox(trx, 'profile_types', profileTypeRecord(row));
-      return { deleted: row };
-    });
-  } catch (err) {
-    if (err instanceof InUse) return { inUseBy: err.users };
-    throw err;
-  }
+/** How many live users have the profile type `id`. */
+export async function countUsersOfType(db: Kysely<ResponseDatabase>, id: string): Promise<number> {
+  const { n } = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where('profile_type_id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(n);
 }
 
 /** Every profile type, tombstones included, as exchange-record lines, read 1000 rows at a time. */

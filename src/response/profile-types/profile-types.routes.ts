@@ -2,14 +2,7 @@ import { Type } from 'typebox';
 import { NotFound } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
 import type { ResponseDeps } from '../deps.js';
-import {
-  deleteProfileType,
-  findProfileType,
-  insertProfileType,
-  listProfileTypes,
-  type ProfileTypeRow,
-  updateProfileType,
-} from './profile-types.repository.js';
+import { findProfileType, listProfileTypes, type ProfileTypeRow } from './profile-types.repository.js';
 import {
   ProfileTypeCreate,
   ProfileTypeIdParams,
@@ -17,6 +10,7 @@ import {
   ProfileTypePatch,
   ProfileTypesQuery,
 } from './profile-types.schemas.js';
+import { changeProfileType, createProfileType, deleteProfileType } from './profile-types.service.js';
 
 export const profileTypeOut = (p: ProfileTypeRow) => ({
   id: p.id,
@@ -26,9 +20,6 @@ export const profileTypeOut = (p: ProfileTypeRow) => ({
   created_at: p.created_at,
   updated_at: p.updated_at,
 });
-
-const isUniqueViolation = (err: unknown) => /unique|duplicate key/i.test(String((err as Error).message));
-const nameTaken = (name: string) => ({ detail: `a profile type named "${name}" already exists` });
 
 /** Profile types: admin only. Every change is exported to the Request Network within a second. */
 export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
@@ -50,13 +41,7 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req, reply) => {
-      let row: ProfileTypeRow;
-      try {
-        row = await insertProfileType(db, req.body);
-      } catch (err) {
-        if (isUniqueViolation(err)) return reply.status(409).send(nameTaken(req.body.name));
-        throw err;
-      }
+      const row = await createProfileType(db, req.body);
       req.log.info({ profile_type_id: row.id }, 'profile type created');
       await exportNow(req.log);
       return reply.status(201).send(profileTypeOut(row));
@@ -108,16 +93,8 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
         response: { 200: ProfileTypeOut, 404: ErrorResponse, 409: ErrorResponse, ...AUTH_ERRORS },
       },
     },
-    async (req, reply) => {
-      let row: ProfileTypeRow | undefined;
-      try {
-        row = await updateProfileType(db, req.params.id, req.body);
-      } catch (err) {
-        if (isUniqueViolation(err) && req.body.name !== undefined)
-          return reply.status(409).send(nameTaken(req.body.name));
-        throw err;
-      }
-      if (!row) throw new NotFound('profile type');
+    async (req) => {
+      const row = await changeProfileType(db, req.params.id, req.body);
       req.log.info({ profile_type_id: row.id, version: row.version }, 'profile type changed');
       await exportNow(req.log);
       return profileTypeOut(row);
@@ -137,15 +114,8 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req, reply) => {
-      const outcome = await deleteProfileType(db, req.params.id);
-      if (!outcome) throw new NotFound('profile type');
-      if ('inUseBy' in outcome) {
-        const n = outcome.inUseBy;
-        return reply.status(409).send({
-          detail: `profile type is in use by ${n} user${n === 1 ? '' : 's'}; give them another type (or none) first`,
-        });
-      }
-      req.log.info({ profile_type_id: req.params.id }, 'profile type deleted');
+      const row = await deleteProfileType(db, req.params.id);
+      req.log.info({ profile_type_id: row.id }, 'profile type deleted');
       await exportNow(req.log);
       return reply.status(204).send(null);
     },

@@ -4,7 +4,6 @@ import type { SettingRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { startsWith } from '../../platform/sql.js';
 import type { ResponseDatabase, SettingsTable } from '../db/schema.js';
-import { appendOutbox } from '../exporter.js';
 
 export type SettingRow = Selectable<SettingsTable>;
 
@@ -32,7 +31,7 @@ export function listSettings(db: Kysely<ResponseDatabase>, opts: { limit: number
 }
 
 /**
- * Inserts a setting and its export record in one transaction.
+ * Inserts a new setting (version 1) and returns its row.
  * @throws the database's unique violation when a live setting has that key
  */
 export async function insertSetting(db: Kysely<ResponseDatabase>, key: string, value: unknown): Promise<SettingRow> {
@@ -46,40 +45,32 @@ export async function insertSetting(db: Kysely<ResponseDatabase>, key: string, v
     deleted_at: null,
     version: 1,
   };
-  await db.transaction().execute(async (trx) => {
-    await trx.insertInto('settings').values(row).execute();
-    await appendOutbox(trx, 'settings', settingRecord(row));
-  });
+  await db.insertInto('settings').values(row).execute();
   return row;
 }
 
 /**
- * Changes a live setting's value (or, with `deleted`, turns it into a tombstone), bumps its version and
- * records the change for export, in one transaction. The update comes first, so it holds the row's
- * lock before anything is read.
+ * Changes a live setting's value (or, with `deleted`, turns it into a tombstone) and bumps its version.
+ * Called first in its transaction, the update holds the row's lock before anything is read.
  * @returns the row as it now is, or undefined when no live setting has that key
  */
-export async function changeSetting(
+export function updateSetting(
   db: Kysely<ResponseDatabase>,
   key: string,
   change: { value: unknown } | { deleted: true },
 ): Promise<SettingRow | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const now = nowIso();
-    const row = await trx
-      .updateTable('settings')
-      .set((eb) => ({
-        ...('value' in change ? { value: JSON.stringify(change.value) } : { deleted_at: now }),
-        updated_at: now,
-        version: eb('version', '+', 1),
-      }))
-      .where('key', '=', key)
-      .where('deleted_at', 'is', null)
-      .returningAll()
-      .executeTakeFirst();
-    if (row) await appendOutbox(trx, 'settings', settingRecord(row));
-    return row;
-  });
+  const now = nowIso();
+  return db
+    .updateTable('settings')
+    .set((eb) => ({
+      ...('value' in change ? { value: JSON.stringify(change.value) } : { deleted_at: now }),
+      updated_at: now,
+      version: eb('version', '+', 1),
+    }))
+    .where('key', '=', key)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
 }
 
 /** Every setting, tombstones included, as exchange-record lines, read 1000 rows at a time. */

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { InvalidField, NotFound } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
 import type { ResponseDeps } from '../deps.js';
-import { changeSetting, findSetting, insertSetting, listSettings, type SettingRow } from './settings.repository.js';
+import { findSetting, listSettings, type SettingRow } from './settings.repository.js';
 import {
   SettingCreate,
   SettingKeyParams,
@@ -11,6 +11,7 @@ import {
   SettingUpdate,
   settingKeyProblem,
 } from './settings.schemas.js';
+import { changeSetting, createSetting, deleteSetting } from './settings.service.js';
 
 export const settingOut = (s: SettingRow) => ({
   id: s.id,
@@ -21,12 +22,10 @@ export const settingOut = (s: SettingRow) => ({
   updated_at: s.updated_at,
 });
 
-const isUniqueViolation = (err: unknown) => /unique|duplicate key/i.test(String((err as Error).message));
-
-/** A path key that breaks the rule can name no setting; say so rather than answer 404. */
-function checkPathKey(key: string): void {
+/** Refuses a key that breaks the rule; in the path it can name no setting, so say so rather than answer 404. */
+function checkKey(where: 'body' | 'path', key: string): void {
   const problem = settingKeyProblem(key);
-  if (problem) throw new InvalidField(['path', 'key'], problem);
+  if (problem) throw new InvalidField([where, 'key'], problem);
 }
 
 /** Settings: admin only. Every change is exported to the Request Network within a second. */
@@ -49,17 +48,8 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
     },
     async (req, reply) => {
       const { key, value } = req.body;
-      const problem = settingKeyProblem(key);
-      if (problem) throw new InvalidField(['body', 'key'], problem);
-      const taken = () => reply.status(409).send({ detail: `setting "${key}" already exists; change it with PUT` });
-      if (await findSetting(db, key)) return taken();
-      let row: SettingRow;
-      try {
-        row = await insertSetting(db, key, value);
-      } catch (err) {
-        if (isUniqueViolation(err)) return taken();
-        throw err;
-      }
+      checkKey('body', key);
+      const row = await createSetting(db, key, value);
       req.log.info({ setting: key }, 'setting created');
       await deps.enqueue('export_settings_to_request_network', {}, req.log);
       return reply.status(201).send(settingOut(row));
@@ -93,7 +83,7 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req) => {
-      checkPathKey(req.params.key);
+      checkKey('path', req.params.key);
       const row = await findSetting(db, req.params.key);
       if (!row) throw new NotFound(`setting "${req.params.key}"`);
       return settingOut(row);
@@ -114,9 +104,8 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req) => {
-      checkPathKey(req.params.key);
-      const row = await changeSetting(db, req.params.key, { value: req.body.value });
-      if (!row) throw new NotFound(`setting "${req.params.key}"`);
+      checkKey('path', req.params.key);
+      const row = await changeSetting(db, req.params.key, req.body.value);
       req.log.info({ setting: row.key, version: row.version }, 'setting changed');
       await deps.enqueue('export_settings_to_request_network', {}, req.log);
       return settingOut(row);
@@ -135,9 +124,8 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req, reply) => {
-      checkPathKey(req.params.key);
-      const row = await changeSetting(db, req.params.key, { deleted: true });
-      if (!row) throw new NotFound(`setting "${req.params.key}"`);
+      checkKey('path', req.params.key);
+      const row = await deleteSetting(db, req.params.key);
       req.log.info({ setting: row.key, version: row.version }, 'setting deleted');
       await deps.enqueue('export_settings_to_request_network', {}, req.log);
       return reply.status(204).send(null);

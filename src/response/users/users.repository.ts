@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
-import type { PasswordChangeRecord, UserRecord } from '../../exchange/index.js';
+import type { UserRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import type { ResponseDatabase, UsersTable } from '../db/schema.js';
-import { appendOutbox } from '../exporter.js';
-import { holdLiveProfileType } from '../profile-types/profile-types.repository.js';
 
 export type UserRow = Selectable<UsersTable>;
 
+/** A user to create, its password already hashed. */
 export interface NewUser {
   username: string;
   hashedPassword: string;
@@ -65,15 +64,7 @@ export function listUsers(db: Kysely<ResponseDatabase>, opts: UserFilter) {
   return q.orderBy('created_at').orderBy('id').limit(opts.limit).offset(opts.offset).execute();
 }
 
-/** The profile type a user was to be given is not a live one. */
-export class NoSuchProfileType extends Error {
-  constructor() {
-    super('no such profile type');
-    this.name = 'NoSuchProfileType';
-  }
-}
-
-/** Inserts a user and its export record in one transaction. */
+/** Inserts a new user (version 1) and returns its row; its export record is the caller's (createUser). */
 export async function insertUser(db: Kysely<ResponseDatabase>, input: NewUser): Promise<UserRow> {
   const now = nowIso();
   const row: UserRow = {
@@ -91,12 +82,7 @@ export async function insertUser(db: Kysely<ResponseDatabase>, input: NewUser): 
     password_version: 1,
     password_changed_at: now,
   };
-  await db.transaction().execute(async (trx) => {
-    await trx.insertInto('users').values(row).execute();
-    if (row.profile_type_id !== null && !(await holdLiveProfileType(trx, row.profile_type_id)))
-      throw new NoSuchProfileType();
-    await appendOutbox(trx, 'users', userRecord(row));
-  });
+  await db.insertInto('users').values(row).execute();
   return row;
 }
 
@@ -108,74 +94,62 @@ export interface UserPatch {
 }
 
 /**
- * Changes a live user (or, with `deleted`, turns it into a tombstone), bumps its version and records the
- * change for export, in one transaction. A new profile type is held first (see holdLiveProfileType).
+ * Changes a live user (or, with `deleted`, turns it into a tombstone) and bumps its version.
  * @returns the row as it now is, or undefined when no live user has that id
- * @throws NoSuchProfileType; the database's unique violation when the new username is taken
+ * @throws the database's unique violation when the new username is taken
  */
-export async function changeUser(
+export async function updateUser(
   db: Kysely<ResponseDatabase>,
   id: string,
   change: UserPatch | { deleted: true },
 ): Promise<UserRow | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const now = nowIso();
-    let set: Partial<UserRow>;
-    if ('deleted' in change) {
-      set = { deleted_at: now };
-    } else {
-      if (change.profile_type_id && !(await holdLiveProfileType(trx, change.profile_type_id)))
-        throw new NoSuchProfileType();
-      set = {
-        ...(change.username !== undefined ? { username: change.username } : {}),
-        ...(change.email !== undefined ? { email: change.email } : {}),
-        ...(change.profile_type_id !== undefined ? { profile_type_id: change.profile_type_id } : {}),
-        ...(change.is_active !== undefined ? { is_active: change.is_active ? 1 : 0 } : {}),
-      };
-    }
-    const row = await trx
-      .updateTable('users')
-      .set((eb) => ({ ...set, updated_at: now, version: eb('version', '+', 1) }))
-      .where('id', '=', id)
-      .where('deleted_at', 'is', null)
-      .returningAll()
-      .executeTakeFirst();
-    if (row) await appendOutbox(trx, 'users', userRecord(row));
-    return row;
-  });
+  const now = nowIso();
+  const set: Partial<UserRow> =
+    'deleted' in change
+      ? { deleted_at: now }
+      : {
+          ...(change.username !== undefined ? { username: change.username } : {}),
+          ...(change.email !== undefined ? { email: change.email } : {}),
+          ...(change.profile_type_id !== undefined ? { profile_type_id: change.profile_type_id } : {}),
+          ...(change.is_active !== undefined ? { is_active: change.is_active ? 1 : 0 } : {}),
+        };
+  return db
+    .updateTable('users')
+    .set((eb) => ({ ...set, updated_at: now, version: eb('version', '+', 1) }))
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
 }
 
 /**
- * Sets a new password hash and records the change for export, in one transaction. The first statement
- * is the update, so it takes the row's lock before anything is read.
- * @returns the export record, or undefined when no live user has that id
+ * Sets a live user's password hash and bumps its password version. Called first in its transaction,
+ * the update takes the row's lock before anything is read.
+ * @returns the new password version, or undefined when no live user has that id
  */
-export async function setPassword(
+export async function updatePassword(
   db: Kysely<ResponseDatabase>,
   id: string,
   hashedPassword: string,
-): Promise<PasswordChangeRecord | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const changedAt = nowIso();
-    const row = await trx
-      .updateTable('users')
-      .set((eb) => ({
-        hashed_password: hashedPassword,
-        password_version: eb('password_version', '+', 1),
-        password_changed_at: changedAt,
-      }))
-      .where('id', '=', id)
-      .where('deleted_at', 'is', null)
-      .returning(['id', 'password_version'])
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const record: PasswordChangeRecord = {
-      user_id: row.id,
+  changedAt: string,
+): Promise<number | undefined> {
+  const row = await db
+    .updateTable('users')
+    .set((eb) => ({
       hashed_password: hashedPassword,
-      changed_at: changedAt,
-      password_version: row.password_version,
-    };
-    await appendOutbox(trx, 'password_changes', record);
-    return record;
-  });
+      password_version: eb('password_version', '+', 1),
+      password_changed_at: changedAt,
+    }))
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returning('password_version')
+    .executeTakeFirst();
+  return row?.password_version;
+}
+
+/** Every user, tombstones included, as exchange-record lines, read 1000 rows at a time. */
+export async function* userLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string> {
+  for await (const row of db.selectFrom('users').selectAll().orderBy('id').stream(1000)) {
+    yield JSON.stringify(userRecord(row));
+  }
 }

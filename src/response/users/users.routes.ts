@@ -1,18 +1,15 @@
 import { Type } from 'typebox';
-import { InvalidField, NotFound } from '../../platform/errors.js';
-import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
-import { hashPassword, passwordProblem } from '../../platform/passwords.js';
-import type { ResponseDeps } from '../deps.js';
+import { NotFound } from '../../platform/errors.js';
 import {
-  changeUser,
-  findUser,
-  findUserByName,
-  insertUser,
-  listUsers,
-  NoSuchProfileType,
-  setPassword,
-  type UserRow,
-} from './users.repository.js';
+  type App,
+  AUTH_ERRORS,
+  authenticate,
+  ErrorResponse,
+  requireAdmin,
+  requireSelfOrAdmin,
+} from '../../platform/http.js';
+import type { ResponseDeps } from '../deps.js';
+import { findUser, listUsers, type UserRow } from './users.repository.js';
 import {
   ResetPassword,
   ResetPasswordOut,
@@ -22,6 +19,7 @@ import {
   UserPatch,
   UsersQuery,
 } from './users.schemas.js';
+import { changeUser, createUserWithPassword, deleteUser, resetPassword } from './users.service.js';
 
 export const userOut = (u: UserRow) => ({
   id: u.id,
@@ -34,10 +32,8 @@ export const userOut = (u: UserRow) => ({
   updated_at: u.updated_at,
 });
 
-const isUniqueViolation = (err: unknown) => /unique|duplicate key/i.test(String((err as Error).message));
-
 export function registerUserRoutes(app: App, deps: ResponseDeps): void {
-  const { db } = deps;
+  const db = deps.db.kysely;
 
   app.post(
     '/users',
@@ -52,28 +48,18 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
     },
     async (req, reply) => {
       const b = req.body;
-      const weak = passwordProblem(b.password, b.username);
-      if (weak) throw new InvalidField(['body', 'password'], `password ${weak}`);
-      if (await findUserByName(db.kysely, b.username)) {
-        return reply.status(409).send({ detail: `username "${b.username}" is taken` });
-      }
-      const hashedPassword = await hashPassword(b.password, deps.config.bcryptCost);
-      let user: UserRow;
-      try {
-        user = await insertUser(db.kysely, {
+      const user = await createUserWithPassword(
+        db,
+        {
           username: b.username,
-          hashedPassword,
+          password: b.password,
           email: b.email ?? null,
           isAdmin: b.is_admin ?? false,
           isActive: b.is_active ?? true,
           profileTypeId: b.profile_type_id ?? null,
-        });
-      } catch (err) {
-        if (isUniqueViolation(err)) return reply.status(409).send({ detail: `username "${b.username}" is taken` });
-        if (err instanceof NoSuchProfileType || /foreign key/i.test(String(err)))
-          throw new InvalidField(['body', 'profile_type_id'], 'no such profile type');
-        throw err;
-      }
+        },
+        deps.config.bcryptCost,
+      );
       req.log.info({ user_id: user.id }, 'user created');
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
       return reply.status(201).send(userOut(user));
@@ -91,7 +77,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
         response: { 200: Type.Array(UserOut), ...AUTH_ERRORS },
       },
     },
-    async (req) => (await listUsers(db.kysely, req.query)).map(userOut),
+    async (req) => (await listUsers(db, req.query)).map(userOut),
   );
 
   app.get(
@@ -105,10 +91,9 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
         response: { 200: UserOut, 404: ErrorResponse, ...AUTH_ERRORS },
       },
     },
-    async (req, reply) => {
-      if (!req.user.admin && req.user.sub !== req.params.id)
-        return reply.status(403).send({ detail: 'not your account' });
-      const user = await findUser(db.kysely, req.params.id);
+    async (req) => {
+      requireSelfOrAdmin(req, req.params.id);
+      const user = await findUser(db, req.params.id);
       if (!user) throw new NotFound('user');
       return userOut(user);
     },
@@ -127,22 +112,9 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
         response: { 200: UserOut, 404: ErrorResponse, 409: ErrorResponse, ...AUTH_ERRORS },
       },
     },
-    async (req, reply) => {
-      const b = req.body;
-      if (b.is_active === false && req.params.id === req.user.sub)
-        return reply.status(409).send({ detail: 'you cannot deactivate your own account' });
-      const taken = () => reply.status(409).send({ detail: `username "${b.username}" is taken` });
-      let user: UserRow | undefined;
-      try {
-        user = await changeUser(db.kysely, req.params.id, b);
-      } catch (err) {
-        if (err instanceof NoSuchProfileType)
-          throw new InvalidField(['body', 'profile_type_id'], 'no such profile type');
-        if (isUniqueViolation(err)) return taken();
-        throw err;
-      }
-      if (!user) throw new NotFound('user');
-      req.log.info({ user_id: user.id, version: user.version, fields: Object.keys(b) }, 'user changed');
+    async (req) => {
+      const user = await changeUser(db, req.params.id, req.body, req.user.sub);
+      req.log.info({ user_id: user.id, version: user.version, fields: Object.keys(req.body) }, 'user changed');
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
       return userOut(user);
     },
@@ -161,10 +133,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req, reply) => {
-      if (req.params.id === req.user.sub)
-        return reply.status(409).send({ detail: 'you cannot delete your own account' });
-      const user = await changeUser(db.kysely, req.params.id, { deleted: true });
-      if (!user) throw new NotFound('user');
+      const user = await deleteUser(db, req.params.id, req.user.sub);
       req.log.info({ user_id: user.id, version: user.version }, 'user deleted');
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
       return reply.status(204).send(null);
@@ -184,18 +153,11 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
         response: { 200: ResetPasswordOut, 404: ErrorResponse, ...AUTH_ERRORS },
       },
     },
-    async (req, reply) => {
-      if (!req.user.admin && req.user.sub !== req.params.id)
-        return reply.status(403).send({ detail: 'not your account' });
-      const user = await findUser(db.kysely, req.params.id);
-      if (!user) throw new NotFound('user');
-      const weak = passwordProblem(req.body.new_password, user.username);
-      if (weak) throw new InvalidField(['body', 'new_password'], `password ${weak}`);
-      const hashed = await hashPassword(req.body.new_password, deps.config.bcryptCost);
-      const change = await setPassword(db.kysely, user.id, hashed);
-      if (!change) throw new NotFound('user');
-      req.log.info({ user_id: user.id, password_version: change.password_version }, 'password changed');
-      const taskId = await deps.enqueue('sync_password_to_request_network', { user_id: user.id }, req.log);
+    async (req) => {
+      requireSelfOrAdmin(req, req.params.id);
+      const change = await resetPassword(db, req.params.id, req.body.new_password, deps.config.bcryptCost);
+      req.log.info({ user_id: change.user_id, password_version: change.password_version }, 'password changed');
+      const taskId = await deps.enqueue('sync_password_to_request_network', { user_id: change.user_id }, req.log);
       return { success: true, sync_task_id: taskId };
     },
   );
