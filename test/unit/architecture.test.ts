@@ -79,4 +79,30 @@ describe('architecture', () => {
     const long = files.filter((f) => fs.readFileSync(f, 'utf8').split('\n').length > 400).map(rel);
     expect(long).toEqual([]);
   });
+  const routeFiles = files.filter((f) => f.endsWith('.routes.ts'));
+  const code = (f: string) =>
+    fs
+      .readFileSync(f, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
+
+  it('keeps SQL out of route files: no kysely import, no query builder or sql template', () => {
+    const sqlLike = /\b(selectFrom|insertInto|updateTable|deleteFrom)\(|\bsql`/;
+    const bad = routeFiles.flatMap((f) => [
+      ...(graph.get(f)?.packages ?? []).filter((p) => p === 'kysely').map(() => `${rel(f)} imports kysely`),
+      ...(sqlLike.test(code(f)) ? [`${rel(f)} writes SQL`] : []),
+    ]);
+    expect(routeFiles.length).toBeGreaterThan(5);
+    expect(bad).toEqual([]);
+  });
+
+  it('lets use cases open transactions: no repository calls .transaction()', () => {
+    const repositories = files.filter((f) => f.endsWith('.repository.ts'));
+    expect(repositories.length).toBeGreaterThan(5);
+    expect(repositories.filter((f) => /\.transaction\(/.test(code(f))).map(rel)).toEqual([]);
+  });
+
+  it('maps refusals in one place: no route file answers a 4xx itself', () => {
+    expect(routeFiles.filter((f) => /\.status\(\s*4\d\d\s*\)/.test(code(f))).map(rel)).toEqual([]);
+  });
 });
