@@ -132,7 +132,12 @@ describe('losing Redis', () => {
   const basicAdmin = { authorization: `Basic ${Buffer.from('admin:Admin-pass-1').toString('base64')}` };
 
   it('answers 503 on what needs Redis while it is down, recovers by itself, and loses no job or change', async () => {
-    expect((await sys.response.inject({ url: '/ready' })).statusCode).toBe(200);
+    // Ready once its Redis connection is up (connecting takes a moment on a loaded machine).
+    await waitFor(
+      async () => (await sys.response.inject({ url: '/ready' })).statusCode === 200,
+      EVENT_DEADLINE_MS,
+      'ready',
+    );
     const run = await sys.response.inject({ method: 'POST', url: '/tasks/export_users/run', headers: admin() });
     const doneBefore = run.json().task_id as string;
     await waitFor(
