@@ -8,9 +8,9 @@ import { type Db, openDb } from '../../src/platform/db.js';
 import { createQueue } from '../../src/platform/queue.js';
 import { redisConnection } from '../../src/platform/redis.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
-import { REQUEST_QUEUE } from '../../src/request/jobs/registry.js';
+import { REQUEST_QUEUE } from '../../src/request/tasks/registry.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
-import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
+import { RESPONSE_QUEUE } from '../../src/response/tasks/registry.js';
 import { ADMIN, type Cluster, memoryOf, waitUntil } from '../lib/cluster.js';
 import { call, login } from '../lib/http.js';
 import { seedSettings, seedUsers, settingValue } from '../lib/seed.js';
@@ -157,7 +157,7 @@ export async function runSnapshot(cluster: Cluster, opts: { settings: number }):
     if (Number(held.n) !== opts.settings + 1) {
       throw new Error(`the Request side holds ${held.n} settings, expected ${opts.settings + 1}`);
     }
-    const file = path.join(cluster.exportDir, 'settings', 'settings_latest.json');
+    const file = path.join(cluster.exchangeDir, 'settings', 'settings_latest.json');
     const bytes = fs.statSync(file).size;
     const floor = await snapshotFloors(bytes, opts.settings);
     return {

@@ -7,7 +7,7 @@ import { redisConnection } from '../../src/platform/redis.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { queueEnqueuer } from '../../src/response/deps.js';
-import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
+import { RESPONSE_QUEUE } from '../../src/response/tasks/registry.js';
 import { changePassword } from '../../src/response/users/users.service.js';
 import { Cluster, cpuSecondsOf, memoryOf, type Part, type Side, sleep, waitUntil } from '../lib/cluster.js';
 import { seedUsers } from '../lib/seed.js';

@@ -198,7 +198,7 @@ export class Cluster {
   get requestDbUrl(): string {
     return this.env.REQUEST_DATABASE_URL as string;
   }
-  get exportDir(): string {
+  get exchangeDir(): string {
     return this.env.EXPORT_DIR as string;
   }
 

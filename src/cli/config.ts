@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { type Config, maskedConfig } from '../platform/config.js';
 import { pingRedis } from '../platform/redis.js';
 import { secretsFile } from '../platform/secrets.js';
-import { IMPORT_TASK, requestSchedule } from '../request/jobs/registry.js';
-import { RESPONSE_TASKS, responseSchedule } from '../response/jobs/registry.js';
+import { IMPORT_TASK, requestSchedule } from '../request/tasks/registry.js';
+import { RESPONSE_TASKS, responseSchedule } from '../response/tasks/registry.js';
 import { action, cliConfig, jsonOption, maskSecrets, NETWORKS, print, table } from './shared.js';
 
 const KEPT = ['adminPassword', 'exchangeKey', 'responseJwtSecret', 'requestJwtSecret'] as const;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { isoFromMs } from '../platform/time.js';
-import { readWorkerRegistry } from '../platform/worker-registry.js';
+import { readWorkerPresence } from '../platform/worker-presence.js';
 import {
   action,
   cliConfig,
@@ -98,7 +98,7 @@ async function workers(opts: Opts): Promise<number> {
   const rows = await withTargets(cliConfig(), opts.network, async (targets) => {
     const out = [];
     for (const t of targets) {
-      const recorded = await readWorkerRegistry(t.redis, t.prefix, t.queue.name);
+      const recorded = await readWorkerPresence(t.redis, t.prefix, t.queue.name);
       const seen = new Set<string>();
       for (const client of await t.queue.getWorkers()) {
         // BullMQ names a worker's connections "<prefix>:<base64 queue>:w:<worker name>".

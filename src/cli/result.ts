@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type TaskInfo, taskInfo } from '../platform/tasks.js';
+import { type TaskInfo, taskInfo } from '../platform/task-state.js';
 import { action, cliConfig, jsonOption, maskSecrets, type Network, networkOption, withTargets } from './shared.js';
 
 export type FoundTask = TaskInfo & { network: Network };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { IMPORT_TASK, type ImportJobData } from '../request/jobs/registry.js';
-import { type ExportJobData, RESPONSE_TASKS } from '../response/jobs/registry.js';
+import { IMPORT_TASK, type ImportTaskData } from '../request/tasks/registry.js';
+import { type ExportTaskData, RESPONSE_TASKS } from '../response/tasks/registry.js';
 import { type FoundTask, findTask, renderTask } from './result.js';
 import { action, CliError, cliConfig, jsonOption, type Network, withTargets } from './shared.js';
 
@@ -11,10 +11,10 @@ const TASKS: Record<string, { network: Network; data: object }> = {
     Object.keys(RESPONSE_TASKS).map((name) => [
       name,
       // A manual export writes the snapshot too, as the scheduled one does.
-      { network: 'response' as const, data: { snapshot: true } satisfies ExportJobData },
+      { network: 'response' as const, data: { snapshot: true } satisfies ExportTaskData },
     ]),
   ),
-  [IMPORT_TASK]: { network: 'request', data: { trigger: 'manual' } satisfies ImportJobData },
+  [IMPORT_TASK]: { network: 'request', data: { trigger: 'manual' } satisfies ImportTaskData },
 };
 
 interface Opts {

@@ -5,8 +5,8 @@ import { Redis } from 'ioredis';
 import { type Config, ConfigError, loadConfig } from '../platform/config.js';
 import { createQueue } from '../platform/queue.js';
 import { pingRedis } from '../platform/redis.js';
-import { REQUEST_QUEUE } from '../request/jobs/registry.js';
-import { RESPONSE_QUEUE } from '../response/jobs/registry.js';
+import { REQUEST_QUEUE } from '../request/tasks/registry.js';
+import { RESPONSE_QUEUE } from '../response/tasks/registry.js';
 
 /** What the operator commands share: the CLI is the one place that knows both networks. */
 export type Network = 'response' | 'request';

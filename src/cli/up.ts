@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isLoopback, pingRedis, REDIS_MISSING, spawnRedis } from '../platform/redis.js';
 import type { Runtime } from '../platform/runtime.js';
-import { startRequestApi, startRequestBeat, startRequestWorker } from '../request/runtime.js';
-import { startResponseApi, startResponseBeat, startResponseWorker } from '../response/runtime.js';
+import { startRequestApi, startRequestBeat, startRequestWorker } from '../request/start.js';
+import { startResponseApi, startResponseBeat, startResponseWorker } from '../response/start.js';
 
 /** Makes sure each Redis URL answers, starting a local redis-server where none does. */
 async function ensureRedis(rt: Runtime): Promise<void> {
@@ -24,7 +24,7 @@ async function ensureRedis(rt: Runtime): Promise<void> {
 /** `netsync up`: both networks, each with its API, worker and beat, in this one process. */
 export async function up(rt: Runtime): Promise<void> {
   fs.mkdirSync(rt.config.dataDir, { recursive: true, mode: 0o700 });
-  fs.mkdirSync(rt.config.exportDir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(rt.config.exchangeDir, { recursive: true, mode: 0o700 });
   await ensureRedis(rt);
   // The Request side first, so its watcher is ready before the Response side writes anything.
   await startRequestWorker(rt);
@@ -44,7 +44,7 @@ export async function up(rt: Runtime): Promise<void> {
       (s.adminPasswordGenerated
         ? `  (generated; kept in ${path.join(c.dataDir, 'secrets.json')})`
         : '  (from ADMIN_PASSWORD)'),
-    `  Exchange folder   ${c.exportDir}`,
+    `  Exchange folder   ${c.exchangeDir}`,
     `  Data              ${c.dataDir}`,
     '',
   ];

@@ -38,7 +38,7 @@ export function seqOfBatchName(name: string): number | undefined {
   return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
-export const streamDir = (exportDir: string, stream: Stream): string => path.join(exportDir, stream);
+export const streamDir = (exchangeDir: string, stream: Stream): string => path.join(exchangeDir, stream);
 
 /** Temporary files start with a dot and end in `.tmp`; readers never look at them. */
 export const isTempName = (name: string): boolean => name.startsWith('.') || name.endsWith('.tmp');

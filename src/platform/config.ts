@@ -12,7 +12,7 @@ export interface Config {
   /** Where SQLite files, generated secrets and a Redis started by `up` live. Default `./data`. */
   readonly dataDir: string;
   /** The exchange folder: the only thing the two networks share. Default `./exports`. */
-  readonly exportDir: string;
+  readonly exchangeDir: string;
   /** Where the importer moves files it refuses. Default: `quarantine/` beside the exchange folder. */
   readonly quarantineDir: string;
   /** Larger exchange files are refused unread. Default 256 MiB. */
@@ -97,7 +97,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const dataDir = path.resolve(cwd, text(env, 'DATA_DIR', './data'));
   const shared = redisUrl('REDIS_URL', text(env, 'REDIS_URL', 'redis://127.0.0.1:6380/0'));
   const host = text(env, 'HOST', '127.0.0.1');
-  const exportDir = path.resolve(cwd, text(env, 'EXPORT_DIR', './exports'));
+  const exchangeDir = path.resolve(cwd, text(env, 'EXPORT_DIR', './exports'));
   const adminUsername = optional(env, 'ADMIN_USERNAME');
   if (adminUsername !== undefined && !/^[A-Za-z0-9_.-]{3,64}$/.test(adminUsername)) {
     throw new ConfigError('ADMIN_USERNAME', 'must be 3-64 letters, digits, "_", "." or "-"');
@@ -111,8 +111,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     responseRedisUrl: redisUrl('RESPONSE_REDIS_URL', text(env, 'RESPONSE_REDIS_URL', shared)),
     requestRedisUrl: redisUrl('REQUEST_REDIS_URL', text(env, 'REQUEST_REDIS_URL', shared)),
     dataDir,
-    exportDir,
-    quarantineDir: path.resolve(cwd, text(env, 'QUARANTINE_DIR', path.join(path.dirname(exportDir), 'quarantine'))),
+    exchangeDir,
+    quarantineDir: path.resolve(cwd, text(env, 'QUARANTINE_DIR', path.join(path.dirname(exchangeDir), 'quarantine'))),
     maxFileBytes: integer(env, 'MAX_EXCHANGE_FILE_BYTES', 256 * 1024 * 1024, 1024, 2 ** 40),
     responseDatabaseUrl: databaseUrl(
       'RESPONSE_DATABASE_URL',

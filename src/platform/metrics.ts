@@ -92,5 +92,5 @@ export function networkMetrics(owner: object, network: string): NetworkMetrics {
   return metrics;
 }
 
-/** `<exportDir>/<stream>/<file>` → `<stream>`: the label the file counters use. */
+/** `<exchangeDir>/<stream>/<file>` → `<stream>`: the label the file counters use. */
 export const streamOfPath = (file: string): string => file.split(/[\\/]/).at(-2) ?? 'unknown';

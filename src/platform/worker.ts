@@ -5,7 +5,7 @@ import { beginCoalescedRun } from './coalescing.js';
 import { type Logger, withLogContext } from './logger.js';
 import type { NetworkMetrics } from './metrics.js';
 import { within } from './within.js';
-import { announceWorker } from './worker-registry.js';
+import { announceWorker } from './worker-presence.js';
 
 export interface WorkerOptions {
   readonly queue: string;

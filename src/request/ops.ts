@@ -3,7 +3,7 @@ import path from 'node:path';
 import { listBatchFiles, STREAMS, streamDir } from '../exchange/index.js';
 import { pingDb } from '../platform/db.js';
 import type { App } from '../platform/http.js';
-import { folderUsable, registerOps } from '../platform/observability.js';
+import { folderUsable, registerOps } from '../platform/ops.js';
 import type { RequestDeps } from './deps.js';
 import { listImportStreams, quarantineCounts } from './sync/sync.repository.js';
 
@@ -21,14 +21,14 @@ async function oldestPending(dir: string, lastSeq: number): Promise<number | und
  */
 export function registerRequestOps(app: App, deps: RequestDeps): void {
   const db = deps.db.kysely;
-  const exportDir = deps.config.exportDir;
+  const exchangeDir = deps.config.exchangeDir;
   registerOps(app, {
     metrics: deps.metrics,
     queues: [deps.queue],
     ready: {
       database: () => pingDb(deps.db),
       redis: deps.pingRedis,
-      exchange_folder: () => folderUsable(exportDir),
+      exchange_folder: () => folderUsable(exchangeDir),
     },
   });
 
@@ -56,7 +56,7 @@ export function registerRequestOps(app: App, deps: RequestDeps): void {
       const states = await listImportStreams(db);
       const lastSeq = new Map(states.map((s) => [s.stream, s.last_seq]));
       for (const stream of STREAMS) {
-        const landed = await oldestPending(streamDir(exportDir, stream), lastSeq.get(stream) ?? 0);
+        const landed = await oldestPending(streamDir(exchangeDir, stream), lastSeq.get(stream) ?? 0);
         set({ stream }, landed === undefined ? 0 : Math.max(0, (Date.now() - landed) / 1000));
       }
     },

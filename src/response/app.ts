@@ -2,10 +2,10 @@ import { pingDb } from '../platform/db.js';
 import { type App, createHttpApp, registerHealth } from '../platform/http.js';
 import { LoginThrottle, registerLogin } from '../platform/login.js';
 import type { ResponseDeps } from './deps.js';
-import { registerTaskRoutes } from './jobs/tasks.routes.js';
 import { registerResponseOps } from './ops.js';
 import { registerProfileTypeRoutes } from './profile-types/profile-types.routes.js';
 import { registerSettingRoutes } from './settings/settings.routes.js';
+import { registerTaskRoutes } from './tasks/tasks.routes.js';
 import { findUserByName } from './users/users.repository.js';
 import { registerUserRoutes } from './users/users.routes.js';
 

@@ -5,7 +5,7 @@ import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
 import type { NetworkMetrics } from '../platform/metrics.js';
 import type { ResponseDatabase } from './db/schema.js';
-import type { ExportJobData, ResponseTaskName } from './jobs/registry.js';
+import type { ExportTaskData, ResponseTaskName } from './tasks/registry.js';
 
 /** Everything the Response API needs; tests build it with their own database, queue and folders. */
 export interface ResponseDeps {
@@ -22,7 +22,7 @@ export interface ResponseDeps {
    * committed while a run waits share it), or null when Redis does not take it within 2 s: the change is
    * already in the outbox, and the scheduled export carries it.
    */
-  readonly enqueue: (name: ResponseTaskName, data: ExportJobData, log: Logger) => Promise<string | null>;
+  readonly enqueue: (name: ResponseTaskName, data: ExportTaskData, log: Logger) => Promise<string | null>;
 }
 
 /** How long a request waits, after its commit, for Redis to take the export task. */

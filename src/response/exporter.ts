@@ -13,7 +13,7 @@ import type { ResponseDatabase } from './db/schema.js';
 
 export interface ExportContext {
   readonly db: Kysely<ResponseDatabase>;
-  readonly exportDir: string;
+  readonly exchangeDir: string;
   readonly exchangeKey: string;
   /** Most records one batch file holds. */
   readonly batchSize: number;
@@ -139,7 +139,7 @@ async function writeClaimedBatches(ctx: ExportContext, stream: Stream): Promise<
       .orderBy('id')
       .execute();
     const written = await writeExchangeFile(
-      streamDir(ctx.exportDir, stream),
+      streamDir(ctx.exchangeDir, stream),
       batchFileName(batch.seq),
       {
         kind: 'batch',
@@ -203,7 +203,7 @@ async function housekeeping(ctx: ExportContext, streams: readonly Stream[]): Pro
           .where('written_at', '<', cutoff),
       )
       .execute();
-    await removeStaleTempFiles(streamDir(ctx.exportDir, stream), STALE_TEMP_MS);
+    await removeStaleTempFiles(streamDir(ctx.exchangeDir, stream), STALE_TEMP_MS);
   }
 }
 
@@ -233,7 +233,7 @@ export async function exportSnapshot(
         .execute();
       const covers = Object.fromEntries(stamps.map((s) => [s.stream, s.last_seq]));
       return writeExchangeFile(
-        streamDir(ctx.exportDir, stream),
+        streamDir(ctx.exchangeDir, stream),
         spec.file,
         { kind: 'snapshot', stream, seq: covers[stream] ?? 0, covers, created_at: nowIso() },
         source(trx),

@@ -17,3 +17,21 @@ export async function appendOutbox<S extends Stream>(
     .values({ stream, payload: JSON.stringify(record), created_at: nowIso(), batch_seq: null })
     .execute();
 }
+
+/**
+ * When the oldest change not yet in the exchange folder was made: waiting to be claimed into a batch,
+ * or claimed into a batch whose file is not written yet. Undefined when nothing waits.
+ */
+export async function oldestUnexportedChange(db: Kysely<ResponseDatabase>): Promise<string | undefined> {
+  const unclaimed = await db
+    .selectFrom('outbox')
+    .select((eb) => eb.fn.min('created_at').as('oldest'))
+    .where('batch_seq', 'is', null)
+    .executeTakeFirst();
+  const unwritten = await db
+    .selectFrom('export_batches')
+    .select((eb) => eb.fn.min('created_at').as('oldest'))
+    .where('written_at', 'is', null)
+    .executeTakeFirst();
+  return [unclaimed?.oldest, unwritten?.oldest].filter((v): v is string => typeof v === 'string').sort()[0];
+}

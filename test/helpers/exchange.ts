@@ -75,7 +75,7 @@ export async function openRequestDb(env: TestEnv): Promise<Db<RequestDatabase>> 
 export const keyOf = (env: TestEnv): string => env.env.EXCHANGE_KEY as string;
 
 export function exportCtx(env: TestEnv, db: Kysely<ResponseDatabase>, batchSize = 5000): ExportContext {
-  return { db, exportDir: env.config.exportDir, exchangeKey: keyOf(env), batchSize };
+  return { db, exchangeDir: env.config.exchangeDir, exchangeKey: keyOf(env), batchSize };
 }
 
 export function importerFor(
@@ -85,7 +85,7 @@ export function importerFor(
 ): Importer {
   return new Importer({
     db,
-    exportDir: env.config.exportDir,
+    exchangeDir: env.config.exchangeDir,
     quarantineDir: env.config.quarantineDir,
     exchangeKey: keyOf(env),
     maxFileBytes: opts.maxFileBytes ?? env.config.maxFileBytes,
@@ -140,7 +140,7 @@ export async function writeBatch<S extends Stream>(
   key = keyOf(env),
 ): Promise<string> {
   const written = await writeExchangeFile(
-    streamDir(env.config.exportDir, stream),
+    streamDir(env.config.exchangeDir, stream),
     batchFileName(seq),
     { kind: 'batch', stream, seq, created_at: new Date().toISOString() },
     records.map((r) => JSON.stringify(r)),
@@ -157,7 +157,7 @@ export async function writeUsersSnapshot(
   key = keyOf(env),
 ): Promise<string> {
   const written = await writeExchangeFile(
-    streamDir(env.config.exportDir, 'users'),
+    streamDir(env.config.exchangeDir, 'users'),
     'users_latest.json',
     { kind: 'snapshot', stream: 'users', seq: covers.users, covers, created_at: new Date().toISOString() },
     records.map((r) => JSON.stringify(r)),
@@ -195,7 +195,7 @@ export { HEADER_LINE_BYTES };
 
 /** Every record of every batch file of `stream` in the exchange folder, authenticated; by sequence. */
 export async function readBatches<S extends Stream>(env: TestEnv, stream: S): Promise<Map<number, RecordOf[S][]>> {
-  const dir = streamDir(env.config.exportDir, stream);
+  const dir = streamDir(env.config.exchangeDir, stream);
   const out = new Map<number, RecordOf[S][]>();
   for (const name of await fs.readdir(dir)) {
     const seq = seqOfBatchName(name);
@@ -210,7 +210,7 @@ export async function readBatches<S extends Stream>(env: TestEnv, stream: S): Pr
 }
 
 export const batchNames = async (env: TestEnv, stream: Stream): Promise<string[]> =>
-  (await fs.readdir(streamDir(env.config.exportDir, stream)).catch(() => [] as string[]))
+  (await fs.readdir(streamDir(env.config.exchangeDir, stream)).catch(() => [] as string[]))
     .filter((n) => seqOfBatchName(n) !== undefined)
     .sort();
 

@@ -31,10 +31,10 @@ export async function openHandles(sys: TestSystem): Promise<SyncHandles> {
     response,
     request,
     exchangeKey,
-    exportCtx: { db: response.kysely, exportDir: config.exportDir, exchangeKey, batchSize: 5000 },
+    exportCtx: { db: response.kysely, exchangeDir: config.exchangeDir, exchangeKey, batchSize: 5000 },
     importer: new Importer({
       db: request.kysely,
-      exportDir: config.exportDir,
+      exchangeDir: config.exchangeDir,
       quarantineDir: config.quarantineDir,
       exchangeKey,
       maxFileBytes: config.maxFileBytes,

@@ -12,10 +12,10 @@ import { createLogger } from '../../src/platform/logger.js';
 import type { Runtime } from '../../src/platform/runtime.js';
 import { resolveSecrets } from '../../src/platform/secrets.js';
 import { Lifecycle } from '../../src/platform/shutdown.js';
-import { REQUEST_QUEUE } from '../../src/request/jobs/registry.js';
-import { startRequestApi, startRequestWorker } from '../../src/request/runtime.js';
-import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
-import { startResponseApi, startResponseWorker } from '../../src/response/runtime.js';
+import { startRequestApi, startRequestWorker } from '../../src/request/start.js';
+import { REQUEST_QUEUE } from '../../src/request/tasks/registry.js';
+import { startResponseApi, startResponseWorker } from '../../src/response/start.js';
+import { RESPONSE_QUEUE } from '../../src/response/tasks/registry.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 

@@ -32,7 +32,7 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
   let log: ReturnType<typeof memoryLogger>;
   const alice = randomUUID();
   const bob = randomUUID();
-  const pcDir = () => streamDir(env.config.exportDir, 'password_changes');
+  const pcDir = () => streamDir(env.config.exchangeDir, 'password_changes');
   const firstBatch = () => path.join(pcDir(), batchFileName(1));
   /** What a bad file would do if it were applied: move alice to password version 5. */
   const wouldBe = () => [pcRecord(alice, 5)];
@@ -306,7 +306,7 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
   });
 
   it('refuses an old snapshot after a newer one (the rollback rule)', async () => {
-    const oldSnap = await fs.readFile(path.join(streamDir(env.config.exportDir, 'users'), 'users_latest.json'));
+    const oldSnap = await fs.readFile(path.join(streamDir(env.config.exchangeDir, 'users'), 'users_latest.json'));
     await writeBatch(env, 'password_changes', 1, [pcRecord(alice, 2)]);
     await writeUsersSnapshot(env, [userRec(alice, 'alice', 2), userRec(bob, 'bob', 1)], {
       users: 1,
@@ -315,7 +315,7 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
     await importer.importAll();
     expect((await requestCredentials(db.kysely)).get(alice)?.password_version).toBe(2);
 
-    const file = path.join(streamDir(env.config.exportDir, 'users'), 'users_latest.json');
+    const file = path.join(streamDir(env.config.exchangeDir, 'users'), 'users_latest.json');
     await fs.writeFile(file, oldSnap);
     const result = await importer.importAll();
     expect(result.quarantined).toHaveLength(1);
@@ -330,8 +330,8 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
       path.join(pcDir(), `..${batchFileName(1)}`),
       path.join(pcDir(), `${batchFileName(1)}..`),
       path.join(pcDir(), `..%2f${batchFileName(1)}`),
-      path.join(env.config.exportDir, batchFileName(1)),
-      path.join(env.config.exportDir, '..', batchFileName(1)),
+      path.join(env.config.exchangeDir, batchFileName(1)),
+      path.join(env.config.exchangeDir, '..', batchFileName(1)),
     ];
     for (const p of planted) await fs.writeFile(p, bytes);
     const result = await importer.importAll();

@@ -8,9 +8,9 @@ import { registerQueue } from '../../src/cli/queue.js';
 import { registerResult } from '../../src/cli/result.js';
 import { registerRun } from '../../src/cli/run.js';
 import { createQueue } from '../../src/platform/queue.js';
-import { startRequestBeat, startRequestWorker } from '../../src/request/runtime.js';
-import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
-import { startResponseBeat, startResponseWorker } from '../../src/response/runtime.js';
+import { startRequestBeat, startRequestWorker } from '../../src/request/start.js';
+import { startResponseBeat, startResponseWorker } from '../../src/response/start.js';
+import { RESPONSE_QUEUE } from '../../src/response/tasks/registry.js';
 import { runCli } from '../helpers/cli.js';
 import { type TestEnv, testEnv, testRuntime } from '../helpers/system.js';
 

@@ -6,7 +6,7 @@ import { createQueue } from '../../src/platform/queue.js';
 import { redisConnection } from '../../src/platform/redis.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
-import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
+import { RESPONSE_QUEUE } from '../../src/response/tasks/registry.js';
 import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   batchNames,

@@ -17,7 +17,7 @@ import type { Db } from '../../src/platform/db.js';
 import { redisConnection } from '../../src/platform/redis.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { type ExportContext, exportChanges } from '../../src/response/exporter.js';
-import { type ExportJobData, type ResponseTaskName, runResponseTask } from '../../src/response/jobs/registry.js';
+import { type ExportTaskData, type ResponseTaskName, runResponseTask } from '../../src/response/tasks/registry.js';
 import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   batchNames,
@@ -112,7 +112,7 @@ class FailingInsert implements KyselyPlugin {
 }
 
 /** What one export job does in the scenario that is running. */
-interface ExportJob extends ExportJobData {
+interface ExportJob extends ExportTaskData {
   task: ResponseTaskName;
   crash?: 'after-claim';
 }
@@ -185,7 +185,7 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
       env,
       writers,
       ctx: writers.map((w) => exportCtx(env, w.kysely, 3)),
-      broken: writers.map((w) => ({ ...exportCtx(env, w.kysely, 3), exportDir: brokenDir })),
+      broken: writers.map((w) => ({ ...exportCtx(env, w.kysely, 3), exchangeDir: brokenDir })),
     };
     const importer = importerFor(env, request.kysely);
     const monotonic = new MonotonicCheck(true);
@@ -196,7 +196,7 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
       (
         await Promise.all(
           (['users', 'password_changes'] as const).map(async (s) =>
-            (await batchNames(env, s)).map((n) => path.join(streamDir(env.config.exportDir, s), n)),
+            (await batchNames(env, s)).map((n) => path.join(streamDir(env.config.exchangeDir, s), n)),
           ),
         )
       ).flat();

@@ -19,12 +19,12 @@ import { createQueue } from '../../src/platform/queue.js';
 import { redisConnection, spawnRedis } from '../../src/platform/redis.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
 import type { Importer } from '../../src/request/importer/importer.js';
-import { REQUEST_QUEUE } from '../../src/request/jobs/registry.js';
-import { startRequestApi, startRequestWorker } from '../../src/request/runtime.js';
+import { startRequestApi, startRequestWorker } from '../../src/request/start.js';
+import { REQUEST_QUEUE } from '../../src/request/tasks/registry.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { exportChanges } from '../../src/response/exporter.js';
-import { RESPONSE_QUEUE, runResponseTask } from '../../src/response/jobs/registry.js';
-import { startResponseApi, startResponseBeat, startResponseWorker } from '../../src/response/runtime.js';
+import { startResponseApi, startResponseBeat, startResponseWorker } from '../../src/response/start.js';
+import { RESPONSE_QUEUE, runResponseTask } from '../../src/response/tasks/registry.js';
 import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   batchNames,
@@ -69,7 +69,7 @@ describe('atomic writes', () => {
   afterEach(() => env.cleanup());
 
   it('a reader polling the folder during many writes never sees a partial file', async () => {
-    const dir = streamDir(env.config.exportDir, 'users');
+    const dir = streamDir(env.config.exchangeDir, 'users');
     const key = keyOf(env);
     const lines = (n: number, tag: number) =>
       Array.from({ length: n }, (_, i) => JSON.stringify(userRec(randomUUID(), `u${tag}-${i}`, 1 + (i % 3))));
@@ -161,7 +161,7 @@ describe('atomic writes', () => {
     const db = await openRequestDb(env);
     try {
       const importer = importerFor(env, db.kysely);
-      const dir = streamDir(env.config.exportDir, 'password_changes');
+      const dir = streamDir(env.config.exchangeDir, 'password_changes');
       await fs.mkdir(dir, { recursive: true });
       const user = randomUUID();
       const whole = await fs.readFile(await writeBatch(env, 'password_changes', 1, [pcRecord(user, 2)]));
@@ -304,7 +304,7 @@ describe.each(dialects())('a missing sequence (%s)', (dialect) => {
       await changePassword(response.kysely, ann, fakeHash(randomUUID()));
       await runResponseTask(ctx, 'sync_password_to_request_network', {});
     };
-    const dir = streamDir(env.config.exportDir, 'password_changes');
+    const dir = streamDir(env.config.exchangeDir, 'password_changes');
     for (let i = 0; i < 3; i++) await change();
     expect(await batchNames(env, 'password_changes')).toEqual([1, 2, 3].map(batchFileName));
 

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openExchangeFile, streamDir } from '../../src/exchange/index.js';
 import { exportSnapshot, type SnapshotSource } from '../../src/response/exporter.js';
-import { RESPONSE_TASKS, runResponseTask } from '../../src/response/jobs/registry.js';
+import { RESPONSE_TASKS, runResponseTask } from '../../src/response/tasks/registry.js';
 import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   exportCtx,
@@ -88,7 +88,7 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
 
     await createUser(newer.kysely, { username: 'r4', hashedPassword: fakeHash('r4') });
     await runResponseTask(exportCtx(env, newer.kysely), 'export_users', { snapshot: true });
-    const file = path.join(streamDir(env.config.exportDir, 'users'), 'users_latest.json');
+    const file = path.join(streamDir(env.config.exchangeDir, 'users'), 'users_latest.json');
     const newest = await snapshotHeader(env, file);
     release();
     await olderExport;

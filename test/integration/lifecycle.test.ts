@@ -5,7 +5,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SpawnedRedis, spawnRedis } from '../../src/platform/redis.js';
-import { RESPONSE_QUEUE } from '../../src/response/jobs/registry.js';
+import { RESPONSE_QUEUE } from '../../src/response/tasks/registry.js';
 import { freePort, type RunningCli, runCli, runScript } from '../helpers/cli.js';
 import {
   bearer,

@@ -101,9 +101,9 @@ describe('GET /metrics and GET /ready', () => {
   });
 
   it('counts quarantined files and the lag of a batch waiting for a missing one', async () => {
-    const exportDir = sys.env.config.exportDir;
-    fs.mkdirSync(path.join(exportDir, 'settings'), { recursive: true });
-    fs.writeFileSync(path.join(exportDir, 'settings', '000000000001.json'), 'not an exchange file\n');
+    const exchangeDir = sys.env.config.exchangeDir;
+    fs.mkdirSync(path.join(exchangeDir, 'settings'), { recursive: true });
+    fs.writeFileSync(path.join(exchangeDir, 'settings', '000000000001.json'), 'not an exchange file\n');
     await waitFor(
       async () => sample(await scrape(sys.request), 'netsync_quarantined_files', { stream: 'settings' }) === 1,
       EVENT_DEADLINE_MS,
@@ -111,7 +111,7 @@ describe('GET /metrics and GET /ready', () => {
     );
 
     // Batch 7 with 1..6 missing: the importer waits, and the lag is how long batch 7 has been waiting.
-    const waiting = path.join(exportDir, 'profile_types', '000000000007.json');
+    const waiting = path.join(exchangeDir, 'profile_types', '000000000007.json');
     fs.mkdirSync(path.dirname(waiting), { recursive: true });
     fs.writeFileSync(waiting, 'waits for batches 1 to 6\n');
     const landed = new Date(Date.now() - 120_000);
@@ -136,8 +136,8 @@ describe('GET /metrics and GET /ready', () => {
         checks: { database: 'ok', redis: 'ok' },
       });
     }
-    const exportDir = sys.env.config.exportDir;
-    fs.renameSync(exportDir, `${exportDir}.away`);
+    const exchangeDir = sys.env.config.exchangeDir;
+    fs.renameSync(exchangeDir, `${exchangeDir}.away`);
     try {
       for (const app of [sys.response, sys.request]) {
         const ready = await app.inject({ url: '/ready' });
@@ -149,7 +149,7 @@ describe('GET /metrics and GET /ready', () => {
         expect((await app.inject({ url: '/health' })).statusCode).toBe(200);
       }
     } finally {
-      fs.renameSync(`${exportDir}.away`, exportDir);
+      fs.renameSync(`${exchangeDir}.away`, exchangeDir);
     }
     expect((await sys.request.inject({ url: '/ready' })).statusCode).toBe(200);
   });

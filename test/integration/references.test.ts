@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { batchFileName, type Stream, streamDir, writeExchangeFile } from '../../src/exchange/index.js';
-import { runResponseTask } from '../../src/response/jobs/registry.js';
+import { runResponseTask } from '../../src/response/tasks/registry.js';
 import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   exportCtx,
@@ -19,7 +19,7 @@ import { dialects, type TestEnv, testEnv } from '../helpers/system.js';
 
 async function batch(env: TestEnv, stream: Stream, seq: number, records: unknown[], requires?: Record<string, number>) {
   const written = await writeExchangeFile(
-    streamDir(env.config.exportDir, stream),
+    streamDir(env.config.exchangeDir, stream),
     batchFileName(seq),
     { kind: 'batch', stream, seq, created_at: new Date().toISOString(), ...(requires ? { requires } : {}) },
     records.map((r) => JSON.stringify(r)),
@@ -39,7 +39,7 @@ describe.each(dialects())('password changes and the users they name (%s)', (dial
     await changePassword(resp.kysely, user.id, fakeHash('a2'));
     // Only the password task runs: it must still send the user it names.
     const result = await runResponseTask(exportCtx(env, resp.kysely), 'sync_password_to_request_network', {});
-    expect(result.files.map((f) => f.replace(env.config.exportDir, ''))).toEqual([
+    expect(result.files.map((f) => f.replace(env.config.exchangeDir, ''))).toEqual([
       '/users/000000000001.json',
       '/password_changes/000000000001.json',
     ]);

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/platform/logger.js';
 import { upsertSchedules } from '../../src/platform/worker.js';
-import { RESPONSE_QUEUE, responseSchedule } from '../../src/response/jobs/registry.js';
+import { RESPONSE_QUEUE, responseSchedule } from '../../src/response/tasks/registry.js';
 import { bearer, login, startSystem, type TestSystem } from '../helpers/system.js';
 
 describe('Response API contract', () => {

@@ -18,7 +18,7 @@ describe('a snapshot the importer remembers as applied', () => {
   let db: Db<RequestDatabase>;
   let importer: Importer;
   const alice = randomUUID();
-  const file = () => path.join(streamDir(env.config.exportDir, 'users'), 'users_latest.json');
+  const file = () => path.join(streamDir(env.config.exchangeDir, 'users'), 'users_latest.json');
 
   beforeEach(async () => {
     env = testEnv('sqlite');

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RecordOf, SNAPSHOT_OF, type Stream, seqOfBatchName, streamDir } from '../../src/exchange/index.js';
-import { runResponseTask } from '../../src/response/jobs/registry.js';
+import { runResponseTask } from '../../src/response/tasks/registry.js';
 import {
   exportsSettled,
   lastSeq,
@@ -39,7 +39,7 @@ describe.each(dialects())('snapshots and batch files (%s)', (dialect) => {
     await sys?.stop();
   });
 
-  const dir = (stream: Stream) => streamDir(sys.env.config.exportDir, stream);
+  const dir = (stream: Stream) => streamDir(sys.env.config.exchangeDir, stream);
   const snapshotFile = (kind: Kind) => path.join(dir(kind), SNAPSHOT_OF[kind]!.file);
   const batchFiles = async (stream: Stream) =>
     (await fs.readdir(dir(stream)))

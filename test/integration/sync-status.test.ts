@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchFileName, STREAMS, streamDir } from '../../src/exchange/index.js';
-import { runResponseTask } from '../../src/response/jobs/registry.js';
+import { runResponseTask } from '../../src/response/tasks/registry.js';
 import {
   exportsSettled,
   lastSeq,
@@ -38,7 +38,7 @@ describe.each(dialects())('GET /sync/status (%s)', (dialect) => {
     expect(res.statusCode).toBe(200);
     return res.json();
   };
-  const settingsDir = () => streamDir(sys.env.config.exportDir, 'settings');
+  const settingsDir = () => streamDir(sys.env.config.exchangeDir, 'settings');
   const newSetting = async (key: string) => {
     const res = await sys.response.inject({
       method: 'POST',

@@ -8,7 +8,7 @@ describe('configuration', () => {
     expect(c.responseRedisUrl).toBe(c.redisUrl);
     expect(c.requestRedisUrl).toBe(c.redisUrl);
     expect(c.dataDir).toBe('/srv/netsync/data');
-    expect(c.exportDir).toBe('/srv/netsync/exports');
+    expect(c.exchangeDir).toBe('/srv/netsync/exports');
     expect(c.quarantineDir).toBe('/srv/netsync/quarantine');
     expect(c.responseDatabaseUrl).toBe('sqlite:/srv/netsync/data/response.sqlite');
     expect(c.requestDatabaseUrl).toBe('sqlite:/srv/netsync/data/request.sqlite');

@@ -18,7 +18,7 @@ const removeConsumed = (file: string) => fs.rm(file, { force: true });
 /** Applies a stream's batches in sequence order from its position + 1, until a gap or a batch that waits. */
 export async function importBatches(pass: ImportPass, stream: Stream): Promise<void> {
   const { db } = pass.ctx;
-  const dir = streamDir(pass.ctx.exportDir, stream);
+  const dir = streamDir(pass.ctx.exchangeDir, stream);
   const batches = await listBatchFiles(dir);
   let state = await streamState(db, stream);
   const newest = batches.at(-1)?.seq ?? 0;

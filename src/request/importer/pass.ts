@@ -5,7 +5,7 @@ import type { RequestDatabase } from '../db/schema.js';
 
 export interface ImportContext {
   readonly db: Kysely<RequestDatabase>;
-  readonly exportDir: string;
+  readonly exchangeDir: string;
   readonly quarantineDir: string;
   readonly exchangeKey: string;
   readonly maxFileBytes: number;

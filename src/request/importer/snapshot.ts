@@ -75,7 +75,7 @@ export async function importSnapshot(pass: ImportPass, stream: Stream, settled: 
   const spec = SNAPSHOT_OF[stream];
   if (!spec) return;
   const { db } = pass.ctx;
-  const file = path.join(streamDir(pass.ctx.exportDir, stream), spec.file);
+  const file = path.join(streamDir(pass.ctx.exchangeDir, stream), spec.file);
   const before = await identityOf(file);
   if (await settled.holds(db, stream, before, spec.covers)) return;
   const opened = await openSnapshot(pass, stream, file);

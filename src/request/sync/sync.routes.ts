@@ -40,8 +40,8 @@ const SyncStatus = Type.Object({
 const RECENT_QUARANTINED = 5;
 
 /** The oldest batch file past `lastSeq` still in the folder, and the newest sequence number there. */
-async function folderState(exportDir: string, stream: Stream, lastSeq: number) {
-  const dir = streamDir(exportDir, stream);
+async function folderState(exchangeDir: string, stream: Stream, lastSeq: number) {
+  const dir = streamDir(exchangeDir, stream);
   const batches = await listBatchFiles(dir).catch(() => []);
   const newest = batches.at(-1)?.seq ?? 0;
   const oldest = batches.find((b) => b.seq > lastSeq);
@@ -80,7 +80,7 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
       for (const stream of STREAMS) {
         const s = states.find((r) => r.stream === stream);
         if (!s) continue;
-        const folder = await folderState(deps.config.exportDir, stream, s.last_seq);
+        const folder = await folderState(deps.config.exchangeDir, stream, s.last_seq);
         const newestSeen = Math.max(s.newest_seen, folder.newest);
         const behind = Math.max(0, newestSeen - s.last_seq);
         let lag: number | null = null;

@@ -10,7 +10,7 @@ import { buildResponseApp } from './app.js';
 import { responseMigrations } from './db/migrations.js';
 import type { ResponseDatabase } from './db/schema.js';
 import { queueEnqueuer } from './deps.js';
-import { isResponseTask, RESPONSE_QUEUE, responseSchedule, runResponseTask } from './jobs/registry.js';
+import { isResponseTask, RESPONSE_QUEUE, responseSchedule, runResponseTask } from './tasks/registry.js';
 import { findUserByName } from './users/users.repository.js';
 import { createUser } from './users/users.service.js';
 
@@ -64,7 +64,7 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
   const exchangeKey = requireExchangeKey(rt);
   const db = await openResponseDb(rt);
   const { redis } = openRedis(rt, rt.config.responseRedisUrl, 'response worker redis');
-  const ctx = { db: db.kysely, exportDir: rt.config.exportDir, exchangeKey, batchSize: 5000 };
+  const ctx = { db: db.kysely, exchangeDir: rt.config.exchangeDir, exchangeKey, batchSize: 5000 };
   const metrics = networkMetrics(rt, 'response');
   const running = startWorker({
     queue: RESPONSE_QUEUE,

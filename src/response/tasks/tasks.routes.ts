@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { NotFound, Unavailable } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
-import { taskInfo } from '../../platform/tasks.js';
+import { taskInfo } from '../../platform/task-state.js';
 import type { ResponseDeps } from '../deps.js';
 import { isResponseTask, RESPONSE_TASKS } from './registry.js';
 

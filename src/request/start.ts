@@ -8,8 +8,8 @@ import { buildRequestApp } from './app.js';
 import { requestMigrations } from './db/migrations.js';
 import type { RequestDatabase } from './db/schema.js';
 import { Importer } from './importer/importer.js';
-import { IMPORT_TASK, REQUEST_QUEUE, requestSchedule } from './jobs/registry.js';
-import { watchExchange } from './jobs/watcher.js';
+import { IMPORT_TASK, REQUEST_QUEUE, requestSchedule } from './tasks/registry.js';
+import { watchExchange } from './tasks/watcher.js';
 
 export async function openRequestDb(rt: Runtime): Promise<Db<RequestDatabase>> {
   const db = await openDb<RequestDatabase>(rt.config.requestDatabaseUrl);
@@ -45,7 +45,7 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
   const { redis } = openRedis(rt, rt.config.requestRedisUrl, 'request worker redis');
   const importer = new Importer({
     db: db.kysely,
-    exportDir: rt.config.exportDir,
+    exchangeDir: rt.config.exchangeDir,
     quarantineDir: rt.config.quarantineDir,
     exchangeKey,
     maxFileBytes: rt.config.maxFileBytes,
@@ -71,7 +71,7 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
   rt.lifecycle.add({ name: 'request worker', stop: () => running.close(rt.config.shutdownGraceS * 1000) });
   if (opts.watch) {
     const queue = createQueue(REQUEST_QUEUE, rt.config.queuePrefix, redis);
-    const watcher = await watchExchange(rt.config.exportDir, queue, logger);
+    const watcher = await watchExchange(rt.config.exchangeDir, queue, logger);
     rt.lifecycle.add({ name: 'exchange watcher', stop: () => watcher.close() });
   }
   return { running, importer };

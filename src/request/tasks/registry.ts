@@ -6,7 +6,7 @@ export const REQUEST_QUEUE = 'request';
 /** The seed's task name: it imports every stream, not only settings and passwords. */
 export const IMPORT_TASK = 'import_settings_and_passwords';
 
-export interface ImportJobData {
+export interface ImportTaskData {
   /** What asked for the run: the schedule, a new file seen in the exchange folder, or an operator. */
   trigger?: 'schedule' | 'file' | 'manual';
 }
@@ -16,6 +16,6 @@ export const requestSchedule = (importIntervalS: number): Schedule[] => [
     id: 'import-settings-and-passwords-every-minute',
     task: IMPORT_TASK,
     everyMs: importIntervalS * 1000,
-    data: { trigger: 'schedule' } satisfies ImportJobData,
+    data: { trigger: 'schedule' } satisfies ImportTaskData,
   },
 ];

@@ -13,7 +13,7 @@ import { userLines } from '../users/users.repository.js';
 /** The Response Network's queue (BullMQ appends it to the key prefix). */
 export const RESPONSE_QUEUE = 'response';
 
-export interface ExportJobData {
+export interface ExportTaskData {
   /** Also write the whole-set snapshot (the scheduled run does; the fast path after a change does not). */
   snapshot?: boolean;
   /** For the log only: which user's change asked for this run (the first, when changes share a run). */
@@ -47,7 +47,7 @@ export const isResponseTask = (name: string): name is ResponseTaskName => Object
 export async function runResponseTask(
   ctx: ExportContext,
   name: ResponseTaskName,
-  data: ExportJobData,
+  data: ExportTaskData,
 ): Promise<ExportResult> {
   const spec: TaskSpec = RESPONSE_TASKS[name];
   const changes = await exportChanges(ctx, spec.streams);
@@ -60,7 +60,7 @@ export interface ScheduleEntry {
   readonly id: string;
   readonly task: ResponseTaskName;
   readonly everyMs: number;
-  readonly data: ExportJobData;
+  readonly data: ExportTaskData;
 }
 
 /** The seed's beat schedule, as data. */

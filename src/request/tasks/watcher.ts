@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import { isStream, isTempName, STREAMS } from '../../exchange/index.js';
 import { addCoalesced, addUncoalesced } from '../../platform/coalescing.js';
 import type { Logger } from '../../platform/logger.js';
-import { IMPORT_TASK, type ImportJobData } from './registry.js';
+import { IMPORT_TASK, type ImportTaskData } from './registry.js';
 
 /**
  * Enqueues an import within milliseconds of a file landing in the exchange folder, so a change does not
@@ -18,19 +18,19 @@ import { IMPORT_TASK, type ImportJobData } from './registry.js';
  * spend most of the Request worker's CPU once hundreds of batch files wait.
  */
 export async function watchExchange(
-  exportDir: string,
+  exchangeDir: string,
   queue: Queue,
   logger: Logger,
   coalesceMs = 5,
 ): Promise<{ close(): Promise<void> }> {
   // Watch folders that exist from the start: a file written right after its folder was made can be
   // missed while the watcher is still attaching to the new folder.
-  for (const stream of STREAMS) await fs.mkdir(path.join(exportDir, stream), { recursive: true, mode: 0o700 });
+  for (const stream of STREAMS) await fs.mkdir(path.join(exchangeDir, stream), { recursive: true, mode: 0o700 });
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const fire = () => {
     timer = undefined;
-    const data: ImportJobData = { trigger: 'file' };
+    const data: ImportTaskData = { trigger: 'file' };
     // Coalesced (platform/coalescing.ts): while an import waits, files landing join it (from every
     // watcher, in every process).
     addCoalesced(queue, IMPORT_TASK, data, 'import-on-file').catch((err: Error) => {
@@ -62,20 +62,20 @@ export async function watchExchange(
     fs.access(path.join(dir, name)).then(wake, () => undefined);
   };
   for (const stream of STREAMS) {
-    const dir = path.join(exportDir, stream);
+    const dir = path.join(exchangeDir, stream);
     attach(dir, onStreamEvent(dir));
   }
   // The exchange folder itself: a stream folder made again (removed by hand, restored) is watched anew.
-  attach(exportDir, (name) => {
+  attach(exchangeDir, (name) => {
     if (name === null || !isStream(name)) return;
-    const dir = path.join(exportDir, name);
+    const dir = path.join(exchangeDir, name);
     attach(dir, onStreamEvent(dir));
     wake();
   });
   // Files that landed while no watcher ran: a job of its own, not coalesced. The waiting job it would
   // join may belong to the worker this one replaces, killed before it started; BullMQ revives that only
   // after its stall check (30 s).
-  addUncoalesced(queue, IMPORT_TASK, { trigger: 'file' } satisfies ImportJobData).catch((err: Error) => {
+  addUncoalesced(queue, IMPORT_TASK, { trigger: 'file' } satisfies ImportTaskData).catch((err: Error) => {
     logger.warn({ err: err.message }, 'could not enqueue an import at start; the schedule will pick files up');
   });
   return {

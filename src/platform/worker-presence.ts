@@ -18,7 +18,7 @@ export interface WorkerEntry {
 const TTL_S = 60;
 const REFRESH_MS = 20_000;
 
-export const workerRegistryKey = (prefix: string, queue: string): string => `${prefix}:${queue}:netsync-workers`;
+export const workerPresenceKey = (prefix: string, queue: string): string => `${prefix}:${queue}:netsync-workers`;
 
 /** Records this worker and keeps the record fresh until `stop()`. Redis errors are ignored: it is advisory. */
 export function announceWorker(
@@ -28,7 +28,7 @@ export function announceWorker(
   name: string,
   concurrency: number,
 ): { stop(): Promise<void> } {
-  const key = workerRegistryKey(prefix, queue);
+  const key = workerPresenceKey(prefix, queue);
   const entry: WorkerEntry = {
     name,
     host: hostname(),
@@ -55,12 +55,12 @@ export function announceWorker(
 }
 
 /** Every recorded worker of `queue`, by name. */
-export async function readWorkerRegistry(
+export async function readWorkerPresence(
   redis: Redis,
   prefix: string,
   queue: string,
 ): Promise<Map<string, WorkerEntry>> {
-  const raw = await redis.hgetall(workerRegistryKey(prefix, queue));
+  const raw = await redis.hgetall(workerPresenceKey(prefix, queue));
   const entries = new Map<string, WorkerEntry>();
   for (const [name, json] of Object.entries(raw)) {
     try {
