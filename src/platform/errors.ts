@@ -4,47 +4,42 @@
  * it into a status and FastAPI's `detail` shape (platform/http.ts). Nothing else writes 4xx answers.
  */
 export abstract class DomainError extends Error {
+  /** The HTTP status the error handler answers with. */
   abstract readonly status: number;
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
   /** What the answer's `detail` holds. */
   get detail(): unknown {
     return this.message;
   }
 }
 
-/** No token, or a token that no longer verifies: 401 with a Bearer challenge. */
+/** No token, a token that no longer verifies, or a wrong password: 401 with a Bearer challenge. */
 export class Unauthenticated extends DomainError {
   readonly status = 401;
   constructor(message = 'Not authenticated') {
     super(message);
-    this.name = 'Unauthenticated';
   }
 }
 
 /** The caller is known but may not do this: 403. */
 export class Forbidden extends DomainError {
   readonly status = 403;
-  constructor(message: string) {
-    super(message);
-    this.name = 'Forbidden';
-  }
 }
 
-/** No such thing (or not one the caller may see): 404, "<what> not found" unless `message` says more. */
+/** No such thing (or not one the caller may see): 404, "<what> not found" unless a message is given. */
 export class NotFound extends DomainError {
   readonly status = 404;
   constructor(what: string, message = `${what} not found`) {
     super(message);
-    this.name = 'NotFound';
   }
 }
 
 /** The request is valid but clashes with what is held (a taken name, a type in use): 409. */
 export class Conflict extends DomainError {
   readonly status = 409;
-  constructor(message: string) {
-    super(message);
-    this.name = 'Conflict';
-  }
 }
 
 /** One field is refused: 422 naming the field (`loc`, as FastAPI does) and the reason. */
@@ -56,7 +51,6 @@ export class InvalidField extends DomainError {
     readonly type = 'value_error',
   ) {
     super(message);
-    this.name = 'InvalidField';
   }
   override get detail(): unknown {
     return [{ loc: this.loc, msg: this.message, type: this.type }];
@@ -71,7 +65,6 @@ export class Throttled extends DomainError {
     readonly retryAfterS: number,
   ) {
     super(message);
-    this.name = 'Throttled';
   }
 }
 
@@ -79,8 +72,4 @@ export class Throttled extends DomainError {
 export class Unavailable extends DomainError {
   readonly status = 503;
   readonly retryAfterS = 5;
-  constructor(message: string) {
-    super(message);
-    this.name = 'Unavailable';
-  }
 }

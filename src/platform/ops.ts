@@ -1,14 +1,18 @@
 import fs from 'node:fs/promises';
 import type { Queue } from 'bullmq';
 import { Type } from 'typebox';
+import { type Db, pingDb } from './db.js';
 import { type App, registerHealth } from './http.js';
 import type { NetworkMetrics } from './metrics.js';
 import { queueClient } from './queue.js';
 
-export interface OpsOptions {
+export interface OpsOptions<Schema> {
   readonly metrics: NetworkMetrics;
-  /** What GET /ready checks: /health's checks plus anything else the API needs to be useful. */
-  readonly ready: Record<string, () => Promise<boolean>>;
+  /** The network's database and Redis, which /health and /ready check. */
+  readonly db: Db<Schema>;
+  readonly pingRedis: () => Promise<boolean>;
+  /** The exchange folder, which /ready also checks: without it nothing is exported or imported. */
+  readonly exchangeDir: string;
   /** Queues whose depths /metrics reports. */
   readonly queues: readonly Queue[];
 }
@@ -28,11 +32,14 @@ export async function folderUsable(dir: string): Promise<boolean> {
 }
 
 /**
- * GET /ready and GET /metrics, and the HTTP request metrics of every route. /metrics is unauthenticated,
- * as Prometheus expects: it shows counts, never data, and the API listens on loopback by default.
+ * GET /health (database and Redis), GET /ready (and the exchange folder), GET /metrics, and the HTTP
+ * request metrics of every route. /metrics is unauthenticated, as Prometheus expects: it shows counts,
+ * never data, and the API listens on loopback by default.
  */
-export function registerOps(app: App, opts: OpsOptions): void {
+export function registerOps<Schema>(app: App, opts: OpsOptions<Schema>): void {
   const { metrics } = opts;
+  const health = { database: () => pingDb(opts.db), redis: opts.pingRedis };
+  registerHealth(app, health);
   app.addHook('onResponse', async (req, reply) => {
     // The route pattern, not the URL: ids in paths must not explode the label set.
     const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
@@ -53,7 +60,7 @@ export function registerOps(app: App, opts: OpsOptions): void {
     app.log,
   );
 
-  registerHealth(app, opts.ready, '/ready');
+  registerHealth(app, { ...health, exchange_folder: () => folderUsable(opts.exchangeDir) }, '/ready');
 
   app.get(
     '/metrics',

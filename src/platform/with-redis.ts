@@ -7,7 +7,6 @@ import { within } from './within.js';
 export class RedisUnavailable extends Unavailable {
   constructor() {
     super('Redis is unavailable; try again shortly');
-    this.name = 'RedisUnavailable';
   }
 }
 

@@ -1,5 +1,4 @@
-import { pingDb } from '../platform/db.js';
-import { type App, createHttpApp, registerHealth } from '../platform/http.js';
+import { type App, createHttpApp } from '../platform/http.js';
 import { LoginThrottle, registerLogin } from '../platform/login.js';
 import type { RequestDeps } from './deps.js';
 import { registerRequestOps } from './ops.js';
@@ -18,7 +17,6 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
     jwtSecret: deps.jwtSecret,
   });
 
-  registerHealth(app, { database: () => pingDb(deps.db), redis: deps.pingRedis });
   registerRequestOps(app, deps);
 
   registerLogin(

@@ -1,9 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { listBatchFiles, STREAMS, streamDir } from '../exchange/index.js';
-import { pingDb } from '../platform/db.js';
 import type { App } from '../platform/http.js';
-import { folderUsable, registerOps } from '../platform/ops.js';
+import { registerOps } from '../platform/ops.js';
 import type { RequestDeps } from './deps.js';
 import { listImportStreams, quarantineCounts } from './sync/sync.repository.js';
 
@@ -25,11 +24,9 @@ export function registerRequestOps(app: App, deps: RequestDeps): void {
   registerOps(app, {
     metrics: deps.metrics,
     queues: [deps.queue],
-    ready: {
-      database: () => pingDb(deps.db),
-      redis: deps.pingRedis,
-      exchange_folder: () => folderUsable(exchangeDir),
-    },
+    db: deps.db,
+    pingRedis: deps.pingRedis,
+    exchangeDir: deps.config.exchangeDir,
   });
 
   deps.metrics.gaugeOnScrape(

@@ -1,5 +1,4 @@
-import { pingDb } from '../platform/db.js';
-import { type App, createHttpApp, registerHealth } from '../platform/http.js';
+import { type App, createHttpApp } from '../platform/http.js';
 import { LoginThrottle, registerLogin } from '../platform/login.js';
 import type { ResponseDeps } from './deps.js';
 import { registerResponseOps } from './ops.js';
@@ -18,7 +17,6 @@ export async function buildResponseApp(deps: ResponseDeps, opts: { loginThrottle
     jwtSecret: deps.jwtSecret,
   });
 
-  registerHealth(app, { database: () => pingDb(deps.db), redis: deps.pingRedis });
   await registerResponseOps(app, deps);
 
   registerLogin(

@@ -1,6 +1,5 @@
-import { pingDb } from '../platform/db.js';
 import type { App } from '../platform/http.js';
-import { folderUsable, registerOps } from '../platform/ops.js';
+import { registerOps } from '../platform/ops.js';
 import { registerDashboard } from './dashboard.js';
 import type { ResponseDeps } from './deps.js';
 import { oldestUnexportedChange } from './outbox.js';
@@ -14,11 +13,9 @@ export async function registerResponseOps(app: App, deps: ResponseDeps): Promise
   registerOps(app, {
     metrics: deps.metrics,
     queues: [deps.queue],
-    ready: {
-      database: () => pingDb(deps.db),
-      redis: deps.pingRedis,
-      exchange_folder: () => folderUsable(deps.config.exchangeDir),
-    },
+    db: deps.db,
+    pingRedis: deps.pingRedis,
+    exchangeDir: deps.config.exchangeDir,
   });
 
   deps.metrics.gaugeOnScrape(
