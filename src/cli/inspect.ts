@@ -3,38 +3,32 @@ import { isoFromMs } from '../platform/time.js';
 import { readWorkerPresence } from '../platform/worker-presence.js';
 import {
   action,
-  cliConfig,
   jsonOption,
   maskSecrets,
-  type Network,
+  type NetworkOpts,
   networkOption,
   print,
+  rowsPerNetwork,
   table,
-  withTargets,
 } from './shared.js';
 
-interface Opts {
-  network?: Network;
-  json?: boolean;
-}
+type Opts = NetworkOpts;
 
 /** `celery inspect active`: the jobs running now. */
 async function active(opts: Opts): Promise<number> {
-  const rows = await withTargets(cliConfig(), opts.network, async (targets) => {
+  const rows = await rowsPerNetwork(opts.network, async (t) => {
     const out = [];
-    for (const t of targets) {
-      for (const job of await t.queue.getActive()) {
-        out.push({
-          network: t.network,
-          queue: t.queue.name,
-          task_id: job.id ?? '',
-          name: job.name,
-          args: maskSecrets(job.data ?? {}),
-          started_at: isoFromMs(job.processedOn),
-          attempt: job.attemptsMade + 1,
-          worker: job.processedBy ?? null,
-        });
-      }
+    for (const job of await t.queue.getActive()) {
+      out.push({
+        network: t.network,
+        queue: t.queue.name,
+        task_id: job.id ?? '',
+        name: job.name,
+        args: maskSecrets(job.data ?? {}),
+        started_at: isoFromMs(job.processedOn),
+        attempt: job.attemptsMade + 1,
+        worker: job.processedBy ?? null,
+      });
     }
     return out;
   });
@@ -57,22 +51,20 @@ async function active(opts: Opts): Promise<number> {
 
 /** The beat schedule as Redis holds it: every scheduler entry with its next run. */
 async function scheduled(opts: Opts): Promise<number> {
-  const rows = await withTargets(cliConfig(), opts.network, async (targets) => {
+  const rows = await rowsPerNetwork(opts.network, async (t) => {
     const out = [];
-    for (const t of targets) {
-      for (const s of await t.queue.getJobSchedulers(0, -1, true)) {
-        out.push({
-          network: t.network,
-          queue: t.queue.name,
-          id: s.key,
-          task: s.name,
-          every_s: s.every === undefined ? null : s.every / 1000,
-          cron: s.pattern ?? null,
-          next_run: isoFromMs(s.next),
-          runs: s.iterationCount ?? 0,
-          args: maskSecrets(s.template?.data ?? {}),
-        });
-      }
+    for (const s of await t.queue.getJobSchedulers(0, -1, true)) {
+      out.push({
+        network: t.network,
+        queue: t.queue.name,
+        id: s.key,
+        task: s.name,
+        every_s: s.every === undefined ? null : s.every / 1000,
+        cron: s.pattern ?? null,
+        next_run: isoFromMs(s.next),
+        runs: s.iterationCount ?? 0,
+        args: maskSecrets(s.template?.data ?? {}),
+      });
     }
     return out;
   });
@@ -95,31 +87,29 @@ async function scheduled(opts: Opts): Promise<number> {
 
 /** The live workers of each queue, as Redis sees their connections, with what each recorded of itself. */
 async function workers(opts: Opts): Promise<number> {
-  const rows = await withTargets(cliConfig(), opts.network, async (targets) => {
+  const rows = await rowsPerNetwork(opts.network, async (t) => {
     const out = [];
-    for (const t of targets) {
-      const recorded = await readWorkerPresence(t.redis, t.prefix, t.queue.name);
-      const seen = new Set<string>();
-      for (const client of await t.queue.getWorkers()) {
-        // BullMQ names a worker's connections "<prefix>:<base64 queue>:w:<worker name>".
-        const raw = client.rawname ?? '';
-        const at = raw.indexOf(':w:');
-        const name = at < 0 ? raw : raw.slice(at + 3);
-        if (seen.has(name)) continue;
-        seen.add(name);
-        const entry = recorded.get(name);
-        const fromName = /@(.+):(\d+)$/.exec(name);
-        out.push({
-          network: t.network,
-          queue: t.queue.name,
-          worker: name,
-          host: entry?.host ?? fromName?.[1] ?? null,
-          pid: entry?.pid ?? (fromName?.[2] ? Number(fromName[2]) : null),
-          concurrency: entry?.concurrency ?? null,
-          started_at: entry?.started_at ?? null,
-          address: client.addr ?? null,
-        });
-      }
+    const recorded = await readWorkerPresence(t.redis, t.prefix, t.queue.name);
+    const seen = new Set<string>();
+    for (const client of await t.queue.getWorkers()) {
+      // BullMQ names a worker's connections "<prefix>:<base64 queue>:w:<worker name>".
+      const raw = client.rawname ?? '';
+      const at = raw.indexOf(':w:');
+      const name = at < 0 ? raw : raw.slice(at + 3);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const entry = recorded.get(name);
+      const fromName = /@(.+):(\d+)$/.exec(name);
+      out.push({
+        network: t.network,
+        queue: t.queue.name,
+        worker: name,
+        host: entry?.host ?? fromName?.[1] ?? null,
+        pid: entry?.pid ?? (fromName?.[2] ? Number(fromName[2]) : null),
+        concurrency: entry?.concurrency ?? null,
+        started_at: entry?.started_at ?? null,
+        address: client.addr ?? null,
+      });
     }
     return out;
   });

@@ -6,35 +6,32 @@ import {
   cliConfig,
   jsonOption,
   type Network,
+  type NetworkOpts,
   networkOption,
   print,
+  rowsPerNetwork,
   type Target,
   table,
   withTargets,
 } from './shared.js';
 
-interface Opts {
-  network?: Network;
-  json?: boolean;
-}
+type Opts = NetworkOpts;
 
 /** `LLEN celery`, for every state a job can be in. */
 async function length(opts: Opts): Promise<number> {
-  const rows = await withTargets(cliConfig(), opts.network, async (targets) => {
+  const rows = await rowsPerNetwork(opts.network, async (t) => {
     const out = [];
-    for (const t of targets) {
-      const c = await t.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
-      out.push({
-        network: t.network,
-        queue: t.queue.name,
-        // Prioritised jobs wait too; BullMQ only keeps them in a list of their own.
-        waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
-        active: c.active ?? 0,
-        delayed: c.delayed ?? 0,
-        failed: c.failed ?? 0,
-        completed: c.completed ?? 0,
-      });
-    }
+    const c = await t.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
+    out.push({
+      network: t.network,
+      queue: t.queue.name,
+      // Prioritised jobs wait too; BullMQ only keeps them in a list of their own.
+      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      failed: c.failed ?? 0,
+      completed: c.completed ?? 0,
+    });
     return out;
   });
   print(opts.json, rows, () =>

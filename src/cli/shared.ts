@@ -94,6 +94,21 @@ export async function withTargets<T>(
   }
 }
 
+/** The options every per-network operator command takes. */
+export interface NetworkOpts {
+  network?: Network;
+  json?: boolean;
+}
+
+/** Rows read from each chosen network's queue, one network after the other. */
+export function rowsPerNetwork<R>(network: Network | undefined, read: (target: Target) => Promise<R[]>): Promise<R[]> {
+  return withTargets(cliConfig(), network, async (targets) => {
+    const rows: R[] = [];
+    for (const t of targets) rows.push(...(await read(t)));
+    return rows;
+  });
+}
+
 const SECRET_NAME = /pass(word)?|hash|token|secret|key|authorization|cookie/i;
 
 /** `value` with anything under a secret-sounding name (password, hash, token, key, ...) replaced by "***". */

@@ -6,15 +6,16 @@ import { type App, registerHealth } from './http.js';
 import type { NetworkMetrics } from './metrics.js';
 import { queueClient } from './queue.js';
 
-export interface OpsOptions<Schema> {
+/** What either network's dependencies hold for its operator surface. */
+export interface OpsDeps<Schema> {
   readonly metrics: NetworkMetrics;
   /** The network's database and Redis, which /health and /ready check. */
   readonly db: Db<Schema>;
   readonly pingRedis: () => Promise<boolean>;
   /** The exchange folder, which /ready also checks: without it nothing is exported or imported. */
-  readonly exchangeDir: string;
-  /** Queues whose depths /metrics reports. */
-  readonly queues: readonly Queue[];
+  readonly config: { readonly exchangeDir: string };
+  /** The queue whose depths /metrics reports. */
+  readonly queue: Queue;
 }
 
 /** Job states reported as queue depths, as `queue length` shows them. */
@@ -36,7 +37,7 @@ export async function folderUsable(dir: string): Promise<boolean> {
  * request metrics of every route. /metrics is unauthenticated, as Prometheus expects: it shows counts,
  * never data, and the API listens on loopback by default.
  */
-export function registerOps<Schema>(app: App, opts: OpsOptions<Schema>): void {
+export function registerOps<Schema>(app: App, opts: OpsDeps<Schema>): void {
   const { metrics } = opts;
   const health = { database: () => pingDb(opts.db), redis: opts.pingRedis };
   registerHealth(app, health);
@@ -50,17 +51,15 @@ export function registerOps<Schema>(app: App, opts: OpsOptions<Schema>): void {
   metrics.gaugeOnScrape(
     { name: 'netsync_queue_jobs', help: 'Jobs in each queue by state, read on scrape', labelNames: ['queue', 'state'] },
     async (set) => {
-      for (const queue of opts.queues) {
-        const client = await queueClient(queue);
-        if (client.status !== 'ready') continue;
-        const counts = await queue.getJobCounts(...DEPTH_STATES);
-        for (const state of DEPTH_STATES) set({ queue: queue.name, state }, counts[state] ?? 0);
-      }
+      const { queue } = opts;
+      if ((await queueClient(queue)).status !== 'ready') return;
+      const counts = await queue.getJobCounts(...DEPTH_STATES);
+      for (const state of DEPTH_STATES) set({ queue: queue.name, state }, counts[state] ?? 0);
     },
     app.log,
   );
 
-  registerHealth(app, { ...health, exchange_folder: () => folderUsable(opts.exchangeDir) }, '/ready');
+  registerHealth(app, { ...health, exchange_folder: () => folderUsable(opts.config.exchangeDir) }, '/ready');
 
   app.get(
     '/metrics',

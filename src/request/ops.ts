@@ -21,13 +21,7 @@ async function oldestPending(dir: string, lastSeq: number): Promise<number | und
 export function registerRequestOps(app: App, deps: RequestDeps): void {
   const db = deps.db.kysely;
   const exchangeDir = deps.config.exchangeDir;
-  registerOps(app, {
-    metrics: deps.metrics,
-    queues: [deps.queue],
-    db: deps.db,
-    pingRedis: deps.pingRedis,
-    exchangeDir: deps.config.exchangeDir,
-  });
+  registerOps(app, deps);
 
   deps.metrics.gaugeOnScrape(
     {

@@ -10,13 +10,7 @@ import { oldestUnexportedChange } from './outbox.js';
  */
 export async function registerResponseOps(app: App, deps: ResponseDeps): Promise<void> {
   const db = deps.db.kysely;
-  registerOps(app, {
-    metrics: deps.metrics,
-    queues: [deps.queue],
-    db: deps.db,
-    pingRedis: deps.pingRedis,
-    exchangeDir: deps.config.exchangeDir,
-  });
+  registerOps(app, deps);
 
   deps.metrics.gaugeOnScrape(
     {
