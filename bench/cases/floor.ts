@@ -36,8 +36,8 @@ const CHANGE_LINE = JSON.stringify({
   changed_at: '2026-01-01T00:00:00.000Z',
   password_version: 2,
 });
-/** Header line (1,024 bytes), framing and MAC line, around `n` record lines. */
-export const batchBytes = (n: number) => 1024 + 14 + n * (CHANGE_LINE.length + 2) + 4 + 85;
+/** Header line (1,024 bytes), framing and signature line (102 bytes), around `n` record lines. */
+export const batchBytes = (n: number) => 1024 + 14 + n * (CHANGE_LINE.length + 2) + 102;
 
 /** write + fsync + rename + fsync(dir) of `bytes` bytes, `n` times (the exchange writer's durable step). */
 export async function fileFloor(dir: string, bytes: number, n: number): Promise<Summary & { bytes: number }> {

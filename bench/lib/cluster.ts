@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { generateSigningKey, parseSigningKey } from '../../src/exchange/keys.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'src/cli/main.ts');
@@ -150,6 +151,7 @@ export class Cluster {
   static async create(opts: ClusterOptions): Promise<Cluster> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `netsync-bench-${opts.name}-`));
     const prefix = `nsbench_${randomBytes(5).toString('hex')}`;
+    const signingKey = generateSigningKey();
     const env: Record<string, string> = {
       REDIS_URL: opts.redisUrl,
       DATA_DIR: path.join(dir, 'data'),
@@ -158,7 +160,9 @@ export class Cluster {
       RESPONSE_DATABASE_URL: `sqlite:${path.join(dir, 'data', 'response.sqlite')}`,
       REQUEST_DATABASE_URL: `sqlite:${path.join(dir, 'data', 'request.sqlite')}`,
       QUEUE_PREFIX: prefix,
-      EXCHANGE_KEY: randomBytes(32).toString('hex'),
+      // One key pair per cluster: Response parts sign with the private half, Request parts trust the public one.
+      EXCHANGE_SIGNING_KEY: signingKey,
+      EXCHANGE_TRUSTED_KEYS: parseSigningKey(signingKey).publicKey.text,
       RESPONSE_JWT_SECRET: randomBytes(32).toString('hex'),
       REQUEST_JWT_SECRET: randomBytes(32).toString('hex'),
       ADMIN_USERNAME: ADMIN.username,
@@ -211,9 +215,12 @@ export class Cluster {
     // BENCH_CPU_PROF=<dir>: every part writes a V8 CPU profile there when it stops (open in Chrome DevTools).
     const prof = process.env.BENCH_CPU_PROF;
     const profArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(prof, `${this.name}-${name}`)}`] : [];
+    // A Request part refuses to start holding the private key, as on a real Request machine.
+    const { EXCHANGE_SIGNING_KEY: _private, ...requestEnv } = this.env;
+    const sideEnv = side === 'request' ? requestEnv : this.env;
     const child = spawn(process.execPath, ['--import', TSX, ...profArgs, ...extraArgs, MAIN, side, part], {
       cwd: this.dir,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...this.env, ...extraEnv },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...sideEnv, ...extraEnv },
       stdio: ['ignore', fd, fd],
     });
     fs.closeSync(fd);

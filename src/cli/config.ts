@@ -7,11 +7,11 @@ import { IMPORT_TASK, requestSchedule } from '../request/tasks/registry.js';
 import { RESPONSE_TASKS, responseSchedule } from '../response/tasks/registry.js';
 import { action, cliConfig, jsonOption, maskSecrets, NETWORKS, print, table } from './shared.js';
 
-const KEPT = ['adminPassword', 'exchangeKey', 'responseJwtSecret', 'requestJwtSecret'] as const;
+const KEPT = ['adminPassword', 'exchangeSigningKey', 'responseJwtSecret', 'requestJwtSecret'] as const;
 
 /**
  * Where each secret the environment does not set comes from: the file `netsync up` keeps them in, or
- * nowhere yet. Only the names are read from the file, never printed values.
+ * nowhere yet. Only the names are read from the file, never printed values; the trusted keys are public.
  */
 function secretSources(c: Config): Record<string, string> {
   const file = secretsFile(c.dataDir);
@@ -24,6 +24,10 @@ function secretSources(c: Config): Record<string, string> {
     if (c[name] !== undefined) continue;
     sources[name] = typeof kept[name] === 'string' ? `*** (kept in ${file})` : '(not set)';
   }
+  const trusted = kept.exchangeTrustedKeys;
+  if (c.exchangeTrustedKeys === undefined) {
+    sources.exchangeTrustedKeys = typeof trusted === 'string' ? `${trusted} (kept in ${file})` : '(not set)';
+  }
   if (c.adminUsername === undefined) sources.adminUsername = 'admin (the default)';
   return sources;
 }
@@ -34,7 +38,13 @@ function secretSources(c: Config): Record<string, string> {
  */
 async function config(opts: { json?: boolean }): Promise<number> {
   const c = cliConfig();
-  const masked = { ...(maskSecrets(maskedConfig(c)) as Record<string, unknown>), ...secretSources(c) };
+  const shown = maskedConfig(c);
+  const masked: Record<string, unknown> = {
+    ...(maskSecrets(shown) as Record<string, unknown>),
+    // Public keys under a secret-sounding name: shown, so an operator can check a rotation.
+    exchangeTrustedKeys: shown.exchangeTrustedKeys,
+    ...secretSources(c),
+  };
   const redisUrl = { response: masked.responseRedisUrl, request: masked.requestRedisUrl };
   const reachable = {
     response: await pingRedis(c.responseRedisUrl, 1000),

@@ -1,29 +1,39 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { createLogger } from '../platform/logger.js';
-import type { Runtime } from '../platform/runtime.js';
+import { type Runtime, refuseSigningKey } from '../platform/runtime.js';
 import { resolveSecrets } from '../platform/secrets.js';
 import { Lifecycle } from '../platform/shutdown.js';
 import { startRequestApi, startRequestBeat, startRequestWorker } from '../request/start.js';
 import { startResponseApi, startResponseBeat, startResponseWorker } from '../response/start.js';
 import { registerConfig } from './config.js';
 import { registerInspect } from './inspect.js';
+import { registerKeys } from './keys.js';
 import { registerQueue } from './queue.js';
 import { registerResult } from './result.js';
 import { registerRun } from './run.js';
 import { cliConfig, reportFailure } from './shared.js';
 import { up } from './up.js';
 
-/** The configuration (with `.env`) and the secrets: what a long-lived part starts from. */
-function runtime(opts: { makeExchangeKey: boolean }): Runtime {
+type Side = 'response' | 'request';
+
+/**
+ * The configuration (with `.env`) and the secrets: what a long-lived part starts from. A part of one
+ * side holds only that side's key; a Request part refuses a private key outright.
+ */
+function runtime(opts: { makeSigningKey: boolean; side?: Side }): Runtime {
   const config = cliConfig();
+  if (opts.side === 'request') refuseSigningKey(config);
   const logger = createLogger(config.logLevel);
   const secrets = resolveSecrets(config, opts);
   return { config, secrets, logger, lifecycle: new Lifecycle(logger, config.shutdownGraceS) };
 }
 
 /** Runs a long-lived part until a signal; any start-up failure is one line and exit code 1 (2 for config). */
-async function serve(start: (rt: Runtime) => Promise<unknown>, opts = { makeExchangeKey: false }): Promise<void> {
+async function serve(
+  start: (rt: Runtime) => Promise<unknown>,
+  opts: { makeSigningKey: boolean; side?: Side },
+): Promise<void> {
   let rt: Runtime | undefined;
   try {
     rt = runtime(opts);
@@ -43,32 +53,32 @@ const program = new Command('netsync')
 program
   .command('up')
   .description('run both networks (APIs, workers, schedulers) and a local Redis if none answers')
-  .action(() => serve(up, { makeExchangeKey: true }));
+  // Both sides in one process, holding both halves of the key pair: exempt from refuseSigningKey.
+  .action(() => serve(up, { makeSigningKey: true }));
 
-const side = (
-  name: 'response' | 'request',
-  parts: Record<'api' | 'worker' | 'beat', (rt: Runtime) => Promise<unknown>>,
-) => {
+const side = (name: Side, parts: Record<'api' | 'worker' | 'beat', (rt: Runtime) => Promise<unknown>>) => {
   const cmd = program
     .command(name)
     .description(`run one part of the ${name === 'response' ? 'Response' : 'Request'} Network`);
   cmd
     .command('api')
     .description('the HTTP API (uvicorn in the seed)')
-    .action(() => serve(parts.api));
+    .action(() => serve(parts.api, { makeSigningKey: false, side: name }));
   cmd
     .command('worker')
     .description('the task worker (celery worker)')
-    .action(() => serve(parts.worker));
+    .action(() => serve(parts.worker, { makeSigningKey: false, side: name }));
   cmd
     .command('beat')
     .description('the scheduler (celery beat): registers the schedule entries')
-    .action(() => serve(parts.beat));
+    .action(() => serve(parts.beat, { makeSigningKey: false, side: name }));
 };
 side('response', { api: startResponseApi, worker: (rt) => startResponseWorker(rt), beat: startResponseBeat });
 side('request', { api: startRequestApi, worker: (rt) => startRequestWorker(rt), beat: startRequestBeat });
 
 // The operator's commands (the seed's LLEN celery, celery inspect, AsyncResult, debug_celery.py).
-for (const register of [registerInspect, registerQueue, registerResult, registerConfig, registerRun]) register(program);
+for (const register of [registerInspect, registerQueue, registerResult, registerConfig, registerRun, registerKeys]) {
+  register(program);
+}
 
 await program.parseAsync();

@@ -1,6 +1,7 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { type Static, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { type PublicKey, type SigningKey, signText, verifyText } from './keys.js';
 import { describeErrors } from './records.js';
 import type { Stream } from './streams.js';
 
@@ -13,14 +14,17 @@ import type { Stream } from './streams.js';
  *   {...},                          one record per line
  *   {...}
  *   ],
- *   "mac":"hmac-sha256:<hex>"}
+ *   "signature":"<base64url>"}
  *
  * `header.sha256` is the SHA-256 of every record line (without its comma) followed by "\n";
- * `mac` is HMAC-SHA256(EXCHANGE_KEY, canonicalJson(header)) (keys sorted; line 1 is written that way). The MAC binds the header, the header binds
- * the records: a changed byte anywhere fails one of the two checks. See docs/exchange-protocol.md.
+ * `signature` is the Ed25519 signature of canonicalJson(header) (keys sorted; line 1 is written that way)
+ * by the key `header.key_id` names. The signature binds the header, the header binds the records: a
+ * changed byte anywhere fails one of the two checks. Only the Response side holds the private key, so a
+ * Request side can check a file but never make one. See docs/exchange-protocol.md.
  */
 export const FORMAT = 'netsync-exchange';
-export const FORMAT_VERSION = 1;
+/** Version 2 signs with Ed25519; version 1 (a shared HMAC key) was never deployed and is not read. */
+export const FORMAT_VERSION = 2;
 export const HEADER_LINE_BYTES = 1024;
 
 export const Header = Type.Object(
@@ -43,8 +47,8 @@ export const Header = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
     count: Type.Integer({ minimum: 0 }),
     sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
-    /** First 8 hex digits of SHA-256(key): tells "signed with another key" from "tampered". */
-    key_id: Type.String({ pattern: '^[0-9a-f]{8}$' }),
+    /** The signing key's id (see keys.ts): tells "signed with a key not trusted here" from "tampered". */
+    key_id: Type.String({ pattern: '^[0-9a-f]{16}$' }),
   },
   { additionalProperties: false },
 );
@@ -56,7 +60,6 @@ export type HeaderFields = Omit<Header, 'format' | 'version' | 'count' | 'sha256
 
 const headerChecker = Compile(Header);
 
-export const keyId = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 8);
 /**
  * JSON with object keys sorted at every level: the one text of a header both sides agree on, whatever
  * order a writer put its keys in.
@@ -70,13 +73,14 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.join(',')}}`;
 }
 
-export const macOf = (key: string, header: Header): string =>
-  createHmac('sha256', key).update(canonicalJson(header)).digest('hex');
+export const signatureOf = (key: SigningKey, header: Header): string => signText(key, canonicalJson(header));
+export const signatureMatches = (key: PublicKey, header: Header, signature: string): boolean =>
+  verifyText(key, canonicalJson(header), signature);
 
 export const HEADER_PREFIX = '{"header":';
 export const RECORDS_OPEN = '"records":[';
 export const RECORDS_CLOSE = '],';
-export const MAC_PREFIX = '"mac":"hmac-sha256:';
+export const SIGNATURE_PREFIX = '"signature":"';
 
 /** Line 1 of a file for this header, padded with spaces (valid JSON whitespace) to its fixed width. */
 export function headerLine(header: Header): string {
@@ -86,15 +90,30 @@ export function headerLine(header: Header): string {
   return `${body}${' '.repeat(pad)},\n`;
 }
 
-export const macLine = (mac: string): string => `${MAC_PREFIX}${mac}"}\n`;
+export const signatureLine = (signature: string): string => `${SIGNATURE_PREFIX}${signature}"}\n`;
 
-/** Why a parsed header cannot be accepted, or undefined. */
-export function headerProblem(value: unknown): string | undefined {
-  if (headerChecker.Check(value)) {
-    const v = (value as Header).version;
-    return v > FORMAT_VERSION ? `format version ${v} is newer than this importer reads (${FORMAT_VERSION})` : undefined;
+export type HeaderRefusal = 'bad_header' | 'future_version' | 'old_version';
+
+/**
+ * Why a parsed header cannot be accepted, or undefined. The version is judged first: another version's
+ * header may differ in any field, and "wrong version" is what an operator needs to hear.
+ */
+export function headerProblem(value: unknown): { code: HeaderRefusal; reason: string } | undefined {
+  const v = (value as { version?: unknown } | null)?.version;
+  if (typeof v === 'number' && v > FORMAT_VERSION) {
+    return {
+      code: 'future_version',
+      reason: `format version ${v} is newer than this importer reads (${FORMAT_VERSION})`,
+    };
   }
-  return `bad header: ${describeErrors(headerChecker.Errors(value))}`;
+  if (typeof v === 'number' && v < FORMAT_VERSION) {
+    return {
+      code: 'old_version',
+      reason: `format version ${v} is no longer read (this importer reads ${FORMAT_VERSION}): upgrade the Response side`,
+    };
+  }
+  if (headerChecker.Check(value)) return undefined;
+  return { code: 'bad_header', reason: `bad header: ${describeErrors(headerChecker.Errors(value))}` };
 }
 
 /** Constant-time comparison of two hex digests. */

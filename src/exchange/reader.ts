@@ -5,14 +5,15 @@ import readline from 'node:readline';
 import {
   HEADER_PREFIX,
   type Header,
+  type HeaderRefusal,
   headerProblem,
-  keyId,
-  MAC_PREFIX,
-  macOf,
   RECORDS_CLOSE,
   RECORDS_OPEN,
+  SIGNATURE_PREFIX,
   sameDigest,
+  signatureMatches,
 } from './file-format.js';
+import type { TrustedKeys } from './keys.js';
 import { type RecordOf, recordProblem } from './records.js';
 import type { Stream } from './streams.js';
 
@@ -24,10 +25,9 @@ export type RefusalCode =
   | 'empty'
   | 'truncated'
   | 'not_json'
-  | 'bad_header'
-  | 'future_version'
-  | 'wrong_key'
-  | 'bad_mac'
+  | HeaderRefusal
+  | 'unknown_key'
+  | 'bad_signature'
   | 'bad_checksum'
   | 'bad_record'
   | 'wrong_place'
@@ -58,16 +58,17 @@ export interface ReadOptions {
 }
 
 const TAIL_BYTES = 128;
-const MAC_TAIL = /"mac":"hmac-sha256:([0-9a-f]{64})"\}\n$/;
+const SIGNATURE_TAIL = /"signature":"([A-Za-z0-9_-]{86})"\}\n$/;
 
 /**
- * Opens and authenticates an exchange file of `stream`: the header and its MAC are checked before the
- * first record is read. A symlink, a folder or an over-size file is refused without reading it.
+ * Opens and authenticates an exchange file of `stream`: the header and its signature (by one of the
+ * `trusted` keys) are checked before the first record is read. A symlink, a folder or an over-size file
+ * is refused without reading it.
  */
 export async function openExchangeFile<S extends Stream>(
   file: string,
   stream: S,
-  key: string,
+  trusted: TrustedKeys,
   opts: ReadOptions,
 ): Promise<ExchangeFile<S>> {
   let handle: fs.FileHandle;
@@ -89,14 +90,18 @@ export async function openExchangeFile<S extends Stream>(
       throw new RefusedFile('too_large', `file is ${size} bytes, over the ${opts.maxBytes} limit`);
     const header = await readHeader(handle, size);
     const problem = headerProblem(header);
-    if (problem) throw new RefusedFile(problem.startsWith('format version') ? 'future_version' : 'bad_header', problem);
+    if (problem) throw new RefusedFile(problem.code, problem.reason);
     if (header.stream !== stream)
       throw new RefusedFile('wrong_place', `holds stream "${header.stream}", found in "${stream}"`);
-    if (header.key_id !== keyId(key)) {
-      throw new RefusedFile('wrong_key', `signed with key ${header.key_id}, this side has ${keyId(key)}`);
+    const signer = trusted.find((k) => k.id === header.key_id);
+    if (!signer) {
+      const ids = trusted.map((k) => k.id).join(', ');
+      throw new RefusedFile('unknown_key', `signed with key ${header.key_id}, which this side does not trust (${ids})`);
     }
-    const mac = await readMac(handle, size);
-    if (!sameDigest(mac, macOf(key, header))) throw new RefusedFile('bad_mac', 'MAC does not match: file was altered');
+    const signature = await readSignature(handle, size);
+    if (!signatureMatches(signer, header, signature)) {
+      throw new RefusedFile('bad_signature', `signature does not match key ${signer.id}: the file was altered`);
+    }
     return { header, records: () => readRecords<S>(file, stream, header, { dev, ino }) };
   } finally {
     await handle.close();
@@ -120,12 +125,12 @@ async function readHeader(handle: fs.FileHandle, size: number): Promise<Header> 
   }
 }
 
-async function readMac(handle: fs.FileHandle, size: number): Promise<string> {
+async function readSignature(handle: fs.FileHandle, size: number): Promise<string> {
   const n = Math.min(size, TAIL_BYTES);
   const buf = Buffer.alloc(n);
   await handle.read(buf, 0, n, size - n);
-  const m = MAC_TAIL.exec(buf.toString('utf8'));
-  if (!m?.[1]) throw new RefusedFile('truncated', 'file does not end with its MAC line');
+  const m = SIGNATURE_TAIL.exec(buf.toString('utf8'));
+  if (!m?.[1]) throw new RefusedFile('truncated', 'file does not end with its signature line');
   return m[1];
 }
 
@@ -161,7 +166,7 @@ async function* readRecords<S extends Stream>(
   const hash = createHash('sha256');
   let n = 0;
   let lineNo = 0;
-  let state: 'header' | 'open' | 'records' | 'mac' | 'end' = 'header';
+  let state: 'header' | 'open' | 'records' | 'signature' | 'end' = 'header';
   try {
     for await (const line of lines) {
       lineNo++;
@@ -172,7 +177,7 @@ async function* readRecords<S extends Stream>(
         state = 'records';
       } else if (state === 'records') {
         if (line === RECORDS_CLOSE) {
-          state = 'mac';
+          state = 'signature';
           continue;
         }
         const json = line.endsWith(',') ? line.slice(0, -1) : line;
@@ -189,11 +194,13 @@ async function* readRecords<S extends Stream>(
         n++;
         if (n > header.count) throw new RefusedFile('bad_checksum', `more records than the ${header.count} announced`);
         yield record as RecordOf[S];
-      } else if (state === 'mac') {
-        if (!line.startsWith(MAC_PREFIX)) throw new RefusedFile('not_json', `line ${lineNo}: expected the MAC line`);
+      } else if (state === 'signature') {
+        if (!line.startsWith(SIGNATURE_PREFIX)) {
+          throw new RefusedFile('not_json', `line ${lineNo}: expected the signature line`);
+        }
         state = 'end';
       } else {
-        throw new RefusedFile('not_json', `line ${lineNo}: data after the MAC line`);
+        throw new RefusedFile('not_json', `line ${lineNo}: data after the signature line`);
       }
     }
   } finally {

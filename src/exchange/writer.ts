@@ -9,12 +9,12 @@ import {
   type Header,
   type HeaderFields,
   headerLine,
-  keyId,
-  macLine,
-  macOf,
   RECORDS_CLOSE,
   RECORDS_OPEN,
+  signatureLine,
+  signatureOf,
 } from './file-format.js';
+import type { SigningKey } from './keys.js';
 
 export interface WrittenFile {
   readonly path: string;
@@ -37,7 +37,7 @@ export async function writeExchangeFile(
   fields: HeaderFields,
   /** Each record as its JSON text (one line, as JSON.stringify makes it). */
   lines: Iterable<string> | AsyncIterable<string>,
-  key: string,
+  key: SigningKey,
   opts: {
     /**
      * Asked just before the rename when a file of that name already holds a readable header: false keeps
@@ -83,9 +83,9 @@ export async function writeExchangeFile(
       ...fields,
       count,
       sha256: hash.digest('hex'),
-      key_id: keyId(key),
+      key_id: key.id,
     };
-    await push(`${count === 0 ? '' : '\n'}${RECORDS_CLOSE}\n${macLine(macOf(key, header))}`);
+    await push(`${count === 0 ? '' : '\n'}${RECORDS_CLOSE}\n${signatureLine(signatureOf(key, header))}`);
     await flush();
     await file.write(headerLine(header), 0, 'utf8');
     await file.sync();

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { BadKey, parseSigningKey, parseTrustedKeys, type SigningKey, type TrustedKeys } from '../exchange/keys.js';
 
 /**
  * Configuration read once, at the edge, into a frozen object. Every module takes what it needs from
@@ -24,7 +25,10 @@ export interface Config {
   readonly requestPort: number;
   readonly adminUsername: string | undefined;
   readonly adminPassword: string | undefined;
-  readonly exchangeKey: string | undefined;
+  /** EXCHANGE_SIGNING_KEY: the Response side's private key; never set on a Request side. */
+  readonly exchangeSigningKey: SigningKey | undefined;
+  /** EXCHANGE_TRUSTED_KEYS: the public keys a Request side accepts files from. */
+  readonly exchangeTrustedKeys: TrustedKeys | undefined;
   readonly responseJwtSecret: string | undefined;
   readonly requestJwtSecret: string | undefined;
   readonly exportIntervalS: number;
@@ -93,6 +97,18 @@ function databaseUrl(name: string, value: string): string {
   );
 }
 
+/** A key variable parsed, or a ConfigError naming it (the message never repeats the value). */
+function key<T>(env: Env, name: string, parse: (text: string) => T): T | undefined {
+  const v = optional(env, name);
+  if (v === undefined) return undefined;
+  try {
+    return parse(v);
+  } catch (err) {
+    if (err instanceof BadKey) throw new ConfigError(name, err.message);
+    throw err;
+  }
+}
+
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const dataDir = path.resolve(cwd, text(env, 'DATA_DIR', './data'));
   const shared = redisUrl('REDIS_URL', text(env, 'REDIS_URL', 'redis://127.0.0.1:6380/0'));
@@ -101,10 +117,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const adminUsername = optional(env, 'ADMIN_USERNAME');
   if (adminUsername !== undefined && !/^[A-Za-z0-9_.-]{3,64}$/.test(adminUsername)) {
     throw new ConfigError('ADMIN_USERNAME', 'must be 3-64 letters, digits, "_", "." or "-"');
-  }
-  const exchangeKey = optional(env, 'EXCHANGE_KEY');
-  if (exchangeKey !== undefined && Buffer.byteLength(exchangeKey) < 32) {
-    throw new ConfigError('EXCHANGE_KEY', 'must be at least 32 characters (make one: openssl rand -hex 32)');
   }
   return Object.freeze({
     redisUrl: shared,
@@ -127,7 +139,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     requestPort: integer(env, 'REQUEST_PORT', 8001, 0, 65535),
     adminUsername,
     adminPassword: optional(env, 'ADMIN_PASSWORD'),
-    exchangeKey,
+    exchangeSigningKey: key(env, 'EXCHANGE_SIGNING_KEY', parseSigningKey),
+    exchangeTrustedKeys: key(env, 'EXCHANGE_TRUSTED_KEYS', parseTrustedKeys),
     responseJwtSecret: optional(env, 'RESPONSE_JWT_SECRET'),
     requestJwtSecret: optional(env, 'REQUEST_JWT_SECRET'),
     exportIntervalS: integer(env, 'EXPORT_INTERVAL_S', 60, 1, 86_400),
@@ -152,7 +165,9 @@ export function maskedConfig(config: Config): Record<string, unknown> {
     responseDatabaseUrl: maskUrl(config.responseDatabaseUrl),
     requestDatabaseUrl: maskUrl(config.requestDatabaseUrl),
     adminPassword: mask(config.adminPassword),
-    exchangeKey: mask(config.exchangeKey),
+    exchangeSigningKey: config.exchangeSigningKey === undefined ? undefined : '***',
+    // Public keys: nothing secret, and worth seeing while a key is rotated.
+    exchangeTrustedKeys: config.exchangeTrustedKeys?.map((k) => k.text).join(','),
     responseJwtSecret: mask(config.responseJwtSecret),
     requestJwtSecret: mask(config.requestJwtSecret),
   };

@@ -2,7 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import { type Db, migrate, openDb } from '../platform/db.js';
 import { networkMetrics, streamOfPath } from '../platform/metrics.js';
 import { createQueue } from '../platform/queue.js';
-import { openRedis, type Runtime, requireExchangeKey } from '../platform/runtime.js';
+import { openRedis, type Runtime, requireTrustedKeys } from '../platform/runtime.js';
 import { startWorker, upsertSchedules } from '../platform/worker.js';
 import { buildRequestApp } from './app.js';
 import { requestMigrations } from './db/migrations.js';
@@ -40,14 +40,14 @@ export async function startRequestApi(rt: Runtime, opts: { listen: boolean } = {
 /** The importer's worker, plus the watcher that wakes it when a file lands. */
 export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } = { watch: true }) {
   const logger = rt.logger.child({ component: 'request-worker' });
-  const exchangeKey = requireExchangeKey(rt);
+  const trustedKeys = requireTrustedKeys(rt);
   const db = await openRequestDb(rt);
   const { redis } = openRedis(rt, rt.config.requestRedisUrl, 'request worker redis');
   const importer = new Importer({
     db: db.kysely,
     exchangeDir: rt.config.exchangeDir,
     quarantineDir: rt.config.quarantineDir,
-    exchangeKey,
+    trustedKeys,
     maxFileBytes: rt.config.maxFileBytes,
     logger,
   });

@@ -3,6 +3,7 @@ import {
   batchFileName,
   REQUIRES,
   removeStaleTempFiles,
+  type SigningKey,
   SNAPSHOT_OF,
   type Stream,
   streamDir,
@@ -14,7 +15,7 @@ import type { ResponseDatabase } from './db/schema.js';
 export interface ExportContext {
   readonly db: Kysely<ResponseDatabase>;
   readonly exchangeDir: string;
-  readonly exchangeKey: string;
+  readonly signingKey: SigningKey;
   /** Most records one batch file holds. */
   readonly batchSize: number;
 }
@@ -149,7 +150,7 @@ async function writeClaimedBatches(ctx: ExportContext, stream: Stream): Promise<
         ...(batch.requires ? { requires: JSON.parse(batch.requires) as Record<string, number> } : {}),
       },
       rows.map((r) => r.payload),
-      ctx.exchangeKey,
+      ctx.signingKey,
     );
     await ctx.db
       .updateTable('export_batches')
@@ -237,7 +238,7 @@ export async function exportSnapshot(
         spec.file,
         { kind: 'snapshot', stream, seq: covers[stream] ?? 0, covers, created_at: nowIso() },
         source(trx),
-        ctx.exchangeKey,
+        ctx.signingKey,
         // Two snapshot exports may finish out of order; the older must not replace the newer.
         { replaces: (existing) => !spec.covers.some((s) => (existing.covers?.[s] ?? 0) > (covers[s] ?? 0)) },
       );

@@ -4,7 +4,7 @@ import { type Db, migrate, openDb } from '../platform/db.js';
 import { networkMetrics, streamOfPath } from '../platform/metrics.js';
 import { hashPassword } from '../platform/passwords.js';
 import { createQueue } from '../platform/queue.js';
-import { openRedis, type Runtime, requireExchangeKey } from '../platform/runtime.js';
+import { openRedis, type Runtime, requireSigningKey } from '../platform/runtime.js';
 import { startWorker, upsertSchedules } from '../platform/worker.js';
 import { buildResponseApp } from './app.js';
 import { responseMigrations } from './db/migrations.js';
@@ -61,10 +61,10 @@ export async function startResponseApi(rt: Runtime, opts: { listen: boolean } = 
 
 export async function startResponseWorker(rt: Runtime, concurrency = 4) {
   const logger = rt.logger.child({ component: 'response-worker' });
-  const exchangeKey = requireExchangeKey(rt);
+  const signingKey = requireSigningKey(rt);
   const db = await openResponseDb(rt);
   const { redis } = openRedis(rt, rt.config.responseRedisUrl, 'response worker redis');
-  const ctx = { db: db.kysely, exchangeDir: rt.config.exchangeDir, exchangeKey, batchSize: 5000 };
+  const ctx = { db: db.kysely, exchangeDir: rt.config.exchangeDir, signingKey, batchSize: 5000 };
   const metrics = networkMetrics(rt, 'response');
   const running = startWorker({
     queue: RESPONSE_QUEUE,

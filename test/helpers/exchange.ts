@@ -9,20 +9,23 @@ import {
   batchFileName,
   FORMAT,
   FORMAT_VERSION,
+  generateSigningKey,
   HEADER_LINE_BYTES,
   type Header,
   headerLine,
-  keyId,
-  macLine,
-  macOf,
   openExchangeFile,
   type PasswordChangeRecord,
+  parseSigningKey,
   RECORDS_CLOSE,
   RECORDS_OPEN,
   type RecordOf,
+  type SigningKey,
   type Stream,
   seqOfBatchName,
+  signatureLine,
+  signatureOf,
   streamDir,
+  type TrustedKeys,
   type UserRecord,
   writeExchangeFile,
 } from '../../src/exchange/index.js';
@@ -34,7 +37,7 @@ import { Importer } from '../../src/request/importer/importer.js';
 import { responseMigrations } from '../../src/response/db/migrations.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import type { ExportContext } from '../../src/response/exporter.js';
-import type { TestEnv } from './system.js';
+import { sideEnv, type TestEnv } from './system.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -72,10 +75,25 @@ export async function openRequestDb(env: TestEnv): Promise<Db<RequestDatabase>> 
   return db;
 }
 
-export const keyOf = (env: TestEnv): string => env.env.EXCHANGE_KEY as string;
+/** The private key the environment's Response side signs with (testEnv makes one per environment). */
+export function signerOf(env: TestEnv): SigningKey {
+  const key = env.config.exchangeSigningKey;
+  if (!key) throw new Error('this test environment has no EXCHANGE_SIGNING_KEY');
+  return key;
+}
+
+/** The public keys the environment's Request side trusts. */
+export function trustedOf(env: TestEnv): TrustedKeys {
+  const keys = env.config.exchangeTrustedKeys;
+  if (!keys) throw new Error('this test environment has no EXCHANGE_TRUSTED_KEYS');
+  return keys;
+}
+
+/** A key pair nobody trusts: what a forger could make. */
+export const freshSigningKey = (): SigningKey => parseSigningKey(generateSigningKey());
 
 export function exportCtx(env: TestEnv, db: Kysely<ResponseDatabase>, batchSize = 5000): ExportContext {
-  return { db, exchangeDir: env.config.exchangeDir, exchangeKey: keyOf(env), batchSize };
+  return { db, exchangeDir: env.config.exchangeDir, signingKey: signerOf(env), batchSize };
 }
 
 export function importerFor(
@@ -87,7 +105,7 @@ export function importerFor(
     db,
     exchangeDir: env.config.exchangeDir,
     quarantineDir: env.config.quarantineDir,
-    exchangeKey: keyOf(env),
+    trustedKeys: trustedOf(env),
     maxFileBytes: opts.maxFileBytes ?? env.config.maxFileBytes,
     logger: opts.logger ?? createLogger(env.config.logLevel),
   });
@@ -137,7 +155,7 @@ export async function writeBatch<S extends Stream>(
   stream: S,
   seq: number,
   records: readonly RecordOf[S][],
-  key = keyOf(env),
+  key = signerOf(env),
 ): Promise<string> {
   const written = await writeExchangeFile(
     streamDir(env.config.exchangeDir, stream),
@@ -154,7 +172,7 @@ export async function writeUsersSnapshot(
   env: TestEnv,
   records: readonly UserRecord[],
   covers: { users: number; password_changes: number },
-  key = keyOf(env),
+  key = signerOf(env),
 ): Promise<string> {
   const written = await writeExchangeFile(
     streamDir(env.config.exchangeDir, 'users'),
@@ -173,7 +191,7 @@ export async function writeUsersSnapshot(
 export function craftFile(
   header: Partial<Header> & Pick<Header, 'stream' | 'seq'>,
   lines: readonly string[],
-  key: string,
+  key: SigningKey,
 ): string {
   const sha = createHash('sha256');
   for (const l of lines) sha.update(`${l}\n`);
@@ -184,11 +202,11 @@ export function craftFile(
     created_at: new Date().toISOString(),
     count: lines.length,
     sha256: sha.digest('hex'),
-    key_id: keyId(key),
+    key_id: key.id,
     ...header,
   } as Header;
   const records = lines.length === 0 ? '' : `${lines.join(',\n')}\n`;
-  return `${headerLine(full)}${RECORDS_OPEN}\n${records}${RECORDS_CLOSE}\n${macLine(macOf(key, full))}`;
+  return `${headerLine(full)}${RECORDS_OPEN}\n${records}${RECORDS_CLOSE}\n${signatureLine(signatureOf(key, full))}`;
 }
 
 export { HEADER_LINE_BYTES };
@@ -200,7 +218,7 @@ export async function readBatches<S extends Stream>(env: TestEnv, stream: S): Pr
   for (const name of await fs.readdir(dir)) {
     const seq = seqOfBatchName(name);
     if (seq === undefined) continue;
-    const file = await openExchangeFile(path.join(dir, name), stream, keyOf(env), { maxBytes: 1 << 30 });
+    const file = await openExchangeFile(path.join(dir, name), stream, trustedOf(env), { maxBytes: 1 << 30 });
     if (file.header.seq !== seq) throw new Error(`${name} holds seq ${file.header.seq}`);
     const records: RecordOf[S][] = [];
     for await (const r of file.records()) records.push(r);
@@ -294,7 +312,7 @@ export class ChildPart {
   ) {
     this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', side, part], {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...env, LOG_LEVEL: 'info', NODE_ENV: 'test' },
+      env: { ...process.env, ...sideEnv(env, side), LOG_LEVEL: 'info', NODE_ENV: 'test' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let buffered = '';

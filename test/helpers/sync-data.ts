@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { openExchangeFile, type RecordOf, type Stream } from '../../src/exchange/index.js';
+import { openExchangeFile, type RecordOf, type Stream, type TrustedKeys } from '../../src/exchange/index.js';
 import { type Db, openDb } from '../../src/platform/db.js';
 import type { App } from '../../src/platform/http.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
@@ -15,7 +15,7 @@ import { bearer, login, type TestSystem, waitFor } from './system.js';
 export interface SyncHandles {
   readonly response: Db<ResponseDatabase>;
   readonly request: Db<RequestDatabase>;
-  readonly exchangeKey: string;
+  readonly trustedKeys: TrustedKeys;
   readonly exportCtx: ExportContext;
   readonly importer: Importer;
   close(): Promise<void>;
@@ -23,20 +23,20 @@ export interface SyncHandles {
 
 export async function openHandles(sys: TestSystem): Promise<SyncHandles> {
   const { config } = sys.env;
-  const exchangeKey = sys.rt.secrets.exchangeKey;
-  if (!exchangeKey) throw new Error('the test system has no exchange key');
+  const { exchangeSigningKey: signingKey, exchangeTrustedKeys: trustedKeys } = sys.rt.secrets;
+  if (!signingKey || !trustedKeys) throw new Error('the test system has no exchange keys');
   const response = await openDb<ResponseDatabase>(config.responseDatabaseUrl);
   const request = await openDb<RequestDatabase>(config.requestDatabaseUrl);
   return {
     response,
     request,
-    exchangeKey,
-    exportCtx: { db: response.kysely, exchangeDir: config.exchangeDir, exchangeKey, batchSize: 5000 },
+    trustedKeys,
+    exportCtx: { db: response.kysely, exchangeDir: config.exchangeDir, signingKey, batchSize: 5000 },
     importer: new Importer({
       db: request.kysely,
       exchangeDir: config.exchangeDir,
       quarantineDir: config.quarantineDir,
-      exchangeKey,
+      trustedKeys,
       maxFileBytes: config.maxFileBytes,
       logger: sys.rt.logger,
     }),
@@ -47,8 +47,8 @@ export async function openHandles(sys: TestSystem): Promise<SyncHandles> {
   };
 }
 
-/** Every record of an exchange file, after its MAC and checksum checks pass. */
-export async function readExchange<S extends Stream>(file: string, stream: S, key: string) {
+/** Every record of an exchange file, after its signature and checksum checks pass. */
+export async function readExchange<S extends Stream>(file: string, stream: S, key: TrustedKeys) {
   const opened = await openExchangeFile(file, stream, key, { maxBytes: 1 << 30 });
   const records: RecordOf[S][] = [];
   for await (const r of opened.records()) records.push(r);

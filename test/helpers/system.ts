@@ -6,6 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { generateSigningKey, parseSigningKey } from '../../src/exchange/keys.js';
 import { type Config, loadConfig } from '../../src/platform/config.js';
 import type { App } from '../../src/platform/http.js';
 import { createLogger } from '../../src/platform/logger.js';
@@ -41,6 +42,7 @@ export function testEnv(dialect: Dialect = 'sqlite', extra: Record<string, strin
   const prefix = uniqueName('t');
   const schemas = [uniqueName('resp'), uniqueName('req')];
   const pgUrl = inject('postgresUrl');
+  const signingKey = generateSigningKey();
   const dbUrl = (schema: string, file: string) =>
     dialect === 'postgres' && pgUrl ? `${pgUrl}?schema=${schema}` : `sqlite:${path.join(dir, 'data', file)}`;
   const env: Record<string, string> = {
@@ -50,7 +52,9 @@ export function testEnv(dialect: Dialect = 'sqlite', extra: Record<string, strin
     RESPONSE_DATABASE_URL: dbUrl(schemas[0] as string, 'response.sqlite'),
     REQUEST_DATABASE_URL: dbUrl(schemas[1] as string, 'request.sqlite'),
     QUEUE_PREFIX: prefix,
-    EXCHANGE_KEY: randomBytes(32).toString('hex'),
+    // A fresh key pair per environment: the Response side signs, the Request side trusts its public half.
+    EXCHANGE_SIGNING_KEY: signingKey,
+    EXCHANGE_TRUSTED_KEYS: parseSigningKey(signingKey).publicKey.text,
     ADMIN_USERNAME: 'admin',
     ADMIN_PASSWORD: 'Admin-pass-1',
     BCRYPT_COST: '4',
@@ -86,11 +90,21 @@ export function testEnv(dialect: Dialect = 'sqlite', extra: Record<string, strin
   };
 }
 
+/**
+ * The environment of one side's process: a Request part is never given the private key (it would refuse
+ * to start), as on a real Request machine.
+ */
+export function sideEnv(env: Record<string, string>, side: 'response' | 'request'): Record<string, string> {
+  if (side === 'response') return env;
+  const { EXCHANGE_SIGNING_KEY: _, ...rest } = env;
+  return rest;
+}
+
 export function testRuntime(config: Config): Runtime {
   const logger = createLogger(config.logLevel);
   return {
     config,
-    secrets: resolveSecrets(config, { makeExchangeKey: false }),
+    secrets: resolveSecrets(config, { makeSigningKey: false }),
     logger,
     lifecycle: new Lifecycle(logger),
   };

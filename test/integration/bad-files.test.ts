@@ -2,18 +2,19 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { batchFileName, FORMAT_VERSION, keyId, streamDir } from '../../src/exchange/index.js';
+import { batchFileName, FORMAT_VERSION, streamDir } from '../../src/exchange/index.js';
 import type { Db } from '../../src/platform/db.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
 import type { Importer } from '../../src/request/importer/importer.js';
 import {
   craftFile,
+  freshSigningKey,
   importerFor,
-  keyOf,
   memoryLogger,
   openRequestDb,
   pcRecord,
   requestCredentials,
+  signerOf,
   userRec,
   writeBatch,
   writeUsersSnapshot,
@@ -165,7 +166,7 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
           craftFile(
             { stream: 'password_changes', seq: 1, kind: 'delta' as 'batch' },
             [JSON.stringify(wouldBe()[0])],
-            keyOf(env),
+            signerOf(env),
           ),
         ),
     },
@@ -178,7 +179,7 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
           craftFile(
             { stream: 'password_changes', seq: 1, version: FORMAT_VERSION + 1 },
             [JSON.stringify(wouldBe()[0])],
-            keyOf(env),
+            signerOf(env),
           ),
         ),
     },
@@ -214,32 +215,41 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
     },
     {
       what: 'a tampered byte in the header',
-      code: 'bad_mac',
+      code: 'bad_signature',
       make: async (f) => {
         const text = (await genuine()).toString('utf8');
         await fs.writeFile(f, text.replace('"count":1', '"count":2'));
       },
     },
     {
-      what: 'a file signed with another key',
-      code: 'wrong_key',
+      what: 'a file signed with a key this side does not trust',
+      code: 'unknown_key',
       make: (f) =>
         fs.writeFile(
           f,
-          craftFile({ stream: 'password_changes', seq: 1 }, [JSON.stringify(wouldBe()[0])], 'x'.repeat(64)),
+          craftFile({ stream: 'password_changes', seq: 1 }, [JSON.stringify(wouldBe()[0])], freshSigningKey()),
         ),
     },
     {
-      what: 'a file signed with another key that claims ours',
-      code: 'bad_mac',
+      what: 'a file signed with another key that claims the trusted key id',
+      code: 'bad_signature',
       make: (f) =>
         fs.writeFile(
           f,
           craftFile(
-            { stream: 'password_changes', seq: 1, key_id: keyId(keyOf(env)) },
+            { stream: 'password_changes', seq: 1, key_id: signerOf(env).id },
             [JSON.stringify(wouldBe()[0])],
-            'x'.repeat(64),
+            freshSigningKey(),
           ),
+        ),
+    },
+    {
+      what: 'a file of format version 1 (the shared-key HMAC, never read)',
+      code: 'old_version',
+      make: (f) =>
+        fs.writeFile(
+          f,
+          craftFile({ stream: 'password_changes', seq: 1, version: 1 }, [JSON.stringify(wouldBe()[0])], signerOf(env)),
         ),
     },
     {
@@ -263,7 +273,7 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
       make: (f) => {
         const good = Array.from({ length: 600 }, (_, i) => JSON.stringify(pcRecord(i % 2 ? alice : bob, 10 + i)));
         const bad = JSON.stringify({ user_id: alice, password: 'Secret123' });
-        return fs.writeFile(f, craftFile({ stream: 'password_changes', seq: 1 }, [...good, bad], keyOf(env)));
+        return fs.writeFile(f, craftFile({ stream: 'password_changes', seq: 1 }, [...good, bad], signerOf(env)));
       },
     },
     {

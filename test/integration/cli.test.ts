@@ -1,12 +1,17 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { type Queue, Worker } from 'bullmq';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerConfig } from '../../src/cli/config.js';
 import { registerInspect } from '../../src/cli/inspect.js';
+import { registerKeys } from '../../src/cli/keys.js';
 import { registerQueue } from '../../src/cli/queue.js';
 import { registerResult } from '../../src/cli/result.js';
 import { registerRun } from '../../src/cli/run.js';
+import { parseSigningKey } from '../../src/exchange/keys.js';
+import { loadConfig } from '../../src/platform/config.js';
 import { createQueue } from '../../src/platform/queue.js';
 import { startRequestBeat, startRequestWorker } from '../../src/request/start.js';
 import { startResponseBeat, startResponseWorker } from '../../src/response/start.js';
@@ -20,7 +25,7 @@ import { type TestEnv, testEnv, testRuntime } from '../helpers/system.js';
  */
 async function netsync(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const program = new Command('netsync').exitOverride();
-  for (const register of [registerInspect, registerQueue, registerResult, registerConfig, registerRun]) {
+  for (const register of [registerInspect, registerQueue, registerResult, registerConfig, registerRun, registerKeys]) {
     register(program);
   }
   let out = '';
@@ -51,6 +56,9 @@ const json = async (...args: string[]) => {
   expect(r.code).toBe(0);
   return JSON.parse(r.out);
 };
+
+/** The secret part of an environment's private key: what must never be printed. */
+const seedOf = (env: TestEnv) => (env.env.EXCHANGE_SIGNING_KEY as string).slice('ed25519-private:'.length);
 
 /** The header line and the data lines of a table. */
 const lines = (out: string) => out.trimEnd().split('\n');
@@ -305,12 +313,19 @@ describe('netsync operator commands against a running system', () => {
         /^response\s+export-users-every-minute\s+export_users\s+60\.00s\s+\{"snapshot":true\}$/m,
       );
       expect(table.out).toMatch(/^adminPassword\s+\*\*\*$/m);
-      expect(table.out).toMatch(/^exchangeKey\s+\*\*\*$/m);
-      expect(table.out).not.toContain(env.env.EXCHANGE_KEY);
+      expect(table.out).toMatch(/^exchangeSigningKey\s+\*\*\*$/m);
+      // Public keys are no secret, and an operator checks them while rotating.
+      expect(table.out).toMatch(new RegExp(`^exchangeTrustedKeys\\s+${env.env.EXCHANGE_TRUSTED_KEYS}$`, 'm'));
+      expect(table.out).not.toContain(seedOf(env));
       expect(table.out).not.toContain('Admin-pass-1');
 
       const c = await json('config');
-      expect(c.config).toMatchObject({ adminPassword: '***', exchangeKey: '***', queuePrefix: env.config.queuePrefix });
+      expect(c.config).toMatchObject({
+        adminPassword: '***',
+        exchangeSigningKey: '***',
+        exchangeTrustedKeys: env.env.EXCHANGE_TRUSTED_KEYS,
+        queuePrefix: env.config.queuePrefix,
+      });
       expect(c.tasks.request).toEqual(['import_settings_and_passwords']);
       expect(c.tasks.response).toContain('export_users');
       expect(c.schedule).toContainEqual({
@@ -320,7 +335,91 @@ describe('netsync operator commands against a running system', () => {
         every_s: 60,
         args: { trigger: 'schedule' },
       });
-      expect(JSON.stringify(c)).not.toContain(env.env.EXCHANGE_KEY);
+      expect(JSON.stringify(c)).not.toContain(seedOf(env));
     });
+  });
+});
+
+describe('netsync keys', () => {
+  const VARS = ['DATA_DIR', 'EXCHANGE_SIGNING_KEY', 'EXCHANGE_TRUSTED_KEYS'] as const;
+  const saved: Partial<Record<(typeof VARS)[number], string>> = {};
+  let env: TestEnv;
+  beforeAll(() => {
+    env = testEnv();
+    for (const v of VARS) saved[v] = process.env[v];
+  });
+  afterAll(async () => {
+    for (const v of VARS) {
+      if (saved[v] === undefined) delete process.env[v];
+      else process.env[v] = saved[v];
+    }
+    await env.cleanup();
+  });
+  const setEnv = (vars: Partial<Record<(typeof VARS)[number], string>>) => {
+    for (const v of VARS) delete process.env[v];
+    Object.assign(process.env, { DATA_DIR: env.config.dataDir, ...vars });
+  };
+
+  it('generate: a new pair each time, saying which half goes where', async () => {
+    const text = await netsync('keys', 'generate');
+    expect(text.code).toBe(0);
+    const privateKey = /^ {2}EXCHANGE_SIGNING_KEY=(ed25519-private:[\w-]{43})$/m.exec(text.out)?.[1] as string;
+    const publicKey = /^ {2}EXCHANGE_TRUSTED_KEYS=(ed25519:[\w-]{43})$/m.exec(text.out)?.[1] as string;
+    const key = parseSigningKey(privateKey);
+    expect(key.publicKey.text).toBe(publicKey);
+    expect(text.out).toContain(`key id ${key.id}`);
+    expect(text.out).toMatch(/On the Response side only \(secret/);
+    expect(text.out).toMatch(/On every Request side \(public\)/);
+    expect(text.out).toMatch(/To rotate: first add it to each Request side beside the key it trusts now/);
+
+    const pair = await json('keys', 'generate');
+    expect(Object.keys(pair).sort()).toEqual(['key_id', 'private_key', 'public_key']);
+    expect(parseSigningKey(pair.private_key).id).toBe(pair.key_id);
+    expect(parseSigningKey(pair.private_key).publicKey.text).toBe(pair.public_key);
+    expect(pair.key_id).not.toBe(key.id);
+    // Each half is what its variable takes, and neither is taken for the other.
+    expect(
+      loadConfig({ EXCHANGE_SIGNING_KEY: pair.private_key, EXCHANGE_TRUSTED_KEYS: pair.public_key }),
+    ).toBeDefined();
+    expect(() => loadConfig({ EXCHANGE_TRUSTED_KEYS: pair.private_key })).toThrow(/EXCHANGE_TRUSTED_KEYS/);
+  });
+
+  it("show: the configured signing key's public half and id, exactly what EXCHANGE_TRUSTED_KEYS takes", async () => {
+    setEnv({ EXCHANGE_SIGNING_KEY: env.env.EXCHANGE_SIGNING_KEY });
+    const shown = await json('keys', 'show');
+    expect(shown).toEqual({ key_id: env.config.exchangeSigningKey?.id, public_key: env.env.EXCHANGE_TRUSTED_KEYS });
+    expect(loadConfig({ EXCHANGE_TRUSTED_KEYS: shown.public_key }).exchangeTrustedKeys?.[0]?.id).toBe(shown.key_id);
+    const text = await netsync('keys', 'show');
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(new RegExp(`^key id +${shown.key_id}$`, 'm'));
+    expect(text.out).toMatch(/^from +EXCHANGE_SIGNING_KEY$/m);
+    expect(text.out).toContain(`  EXCHANGE_TRUSTED_KEYS=${shown.public_key}\n`);
+    expect(text.out).not.toContain(seedOf(env));
+  });
+
+  it('show: the key `netsync up` keeps, when none is configured', async () => {
+    setEnv({});
+    fs.mkdirSync(env.config.dataDir, { recursive: true });
+    const file = path.join(env.config.dataDir, 'secrets.json');
+    fs.writeFileSync(file, JSON.stringify({ exchangeSigningKey: env.env.EXCHANGE_SIGNING_KEY }), { mode: 0o600 });
+    try {
+      expect(await json('keys', 'show')).toEqual({
+        key_id: env.config.exchangeSigningKey?.id,
+        public_key: env.env.EXCHANGE_TRUSTED_KEYS,
+      });
+      expect((await netsync('keys', 'show')).out).toMatch(new RegExp(`^from +${file}$`, 'm'));
+    } finally {
+      fs.rmSync(file);
+    }
+  });
+
+  it('show: exits 1 saying how to get a signing key when there is none (as on a Request side)', async () => {
+    setEnv({ EXCHANGE_TRUSTED_KEYS: env.env.EXCHANGE_TRUSTED_KEYS });
+    const none = await netsync('keys', 'show', '--json');
+    expect(none.code).toBe(1);
+    expect(none.out).toBe('');
+    expect(none.err).toMatch(
+      /^netsync: no signing key here: set EXCHANGE_SIGNING_KEY \(make one with `netsync keys generate`\)/,
+    );
   });
 });

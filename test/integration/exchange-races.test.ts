@@ -32,7 +32,6 @@ import {
   exportCtx,
   fakeHash,
   importerFor,
-  keyOf,
   MonotonicCheck,
   openRequestDb,
   openResponseDb,
@@ -40,6 +39,7 @@ import {
   pcRecord,
   readBatches,
   requestCredentials,
+  signerOf,
   userRec,
   writeBatch,
   writeUsersSnapshot,
@@ -70,7 +70,8 @@ describe('atomic writes', () => {
 
   it('a reader polling the folder during many writes never sees a partial file', async () => {
     const dir = streamDir(env.config.exchangeDir, 'users');
-    const key = keyOf(env);
+    const key = signerOf(env);
+    const trusted = [key.publicKey];
     const lines = (n: number, tag: number) =>
       Array.from({ length: n }, (_, i) => JSON.stringify(userRec(randomUUID(), `u${tag}-${i}`, 1 + (i % 3))));
     let writing = true;
@@ -101,7 +102,7 @@ describe('atomic writes', () => {
         for (const name of await fs.readdir(dir)) {
           if (isTempName(name)) continue;
           try {
-            const file = await openExchangeFile(path.join(dir, name), 'users', key, { maxBytes: 1 << 30 });
+            const file = await openExchangeFile(path.join(dir, name), 'users', trusted, { maxBytes: 1 << 30 });
             let n = 0;
             for await (const _ of file.records()) n++;
             expect(n).toBe(file.header.count);

@@ -8,15 +8,15 @@ import {
   exportCtx,
   fakeHash,
   importerFor,
-  keyOf,
   openRequestDb,
   openResponseDb,
   requestCredentials,
+  trustedOf,
 } from '../helpers/exchange.js';
 import { dialects, type TestEnv, testEnv } from '../helpers/system.js';
 
 const snapshotHeader = async (env: TestEnv, file: string) =>
-  (await openExchangeFile(file, 'users', keyOf(env), { maxBytes: env.config.maxFileBytes })).header;
+  (await openExchangeFile(file, 'users', trustedOf(env), { maxBytes: env.config.maxFileBytes })).header;
 
 describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
   let env: TestEnv;

@@ -225,7 +225,7 @@ describe.each(dialects())('profile types (%s)', (dialect) => {
     expect(path.basename(String(result.file))).toBe('profile_types_latest.json');
 
     const rows = await h.response.kysely.selectFrom('profile_types').selectAll().orderBy('id').execute();
-    const { header, records } = await readExchange(String(result.file), 'profile_types', h.exchangeKey);
+    const { header, records } = await readExchange(String(result.file), 'profile_types', h.trustedKeys);
     expect(header).toMatchObject({ kind: 'snapshot', stream: 'profile_types', count: rows.length });
     expect(header.covers).toEqual({ profile_types: header.seq });
     expect(header.seq).toBeLessThanOrEqual(await lastSeq(h.response.kysely, 'profile_types'));

@@ -8,11 +8,11 @@ import {
   exportCtx,
   fakeHash,
   importerFor,
-  keyOf,
   openRequestDb,
   openResponseDb,
   pcRecord,
   requestCredentials,
+  signerOf,
   userRec,
 } from '../helpers/exchange.js';
 import { dialects, type TestEnv, testEnv } from '../helpers/system.js';
@@ -23,7 +23,7 @@ async function batch(env: TestEnv, stream: Stream, seq: number, records: unknown
     batchFileName(seq),
     { kind: 'batch', stream, seq, created_at: new Date().toISOString(), ...(requires ? { requires } : {}) },
     records.map((r) => JSON.stringify(r)),
-    keyOf(env),
+    signerOf(env),
   );
   return written.path;
 }

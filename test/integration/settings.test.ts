@@ -246,7 +246,7 @@ describe.each(dialects())('settings (%s)', (dialect) => {
     expect(path.basename(String(result.file))).toBe('settings_latest.json');
 
     const rows = await h.response.kysely.selectFrom('settings').selectAll().orderBy('id').execute();
-    const { header, records } = await readExchange(String(result.file), 'settings', h.exchangeKey);
+    const { header, records } = await readExchange(String(result.file), 'settings', h.trustedKeys);
     expect(header).toMatchObject({ kind: 'snapshot', stream: 'settings', count: rows.length });
     expect(header.seq).toBeLessThanOrEqual(await lastSeq(h.response.kysely, 'settings'));
     expect(result.count).toBe(rows.length);

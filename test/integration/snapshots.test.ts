@@ -149,7 +149,7 @@ describe.each(dialects())('snapshots and batch files (%s)', (dialect) => {
       expect(files.length).toBeGreaterThan(0);
       const records: RecordOf[Kind][] = [];
       for (const file of files) {
-        const { header, records: rs } = await readExchange(file, kind, h.exchangeKey);
+        const { header, records: rs } = await readExchange(file, kind, h.trustedKeys);
         expect(header).toMatchObject({ kind: 'batch', stream: kind, seq: seqOfBatchName(path.basename(file)) });
         expect(header.count).toBe(rs.length);
         records.push(...rs);
@@ -276,7 +276,7 @@ describe.each(dialects())('snapshots and batch files (%s)', (dialect) => {
 
     // The file reads back whole and checks out (MAC, checksum, every record against the schema).
     let seen = 0;
-    const opened = await readExchange(String(result.file), 'settings', h.exchangeKey);
+    const opened = await readExchange(String(result.file), 'settings', h.trustedKeys);
     seen = opened.records.filter((r) => r.key.startsWith('bulk.')).length;
     expect(seen).toBe(COUNT);
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateSigningKey, parseSigningKey } from '../../src/exchange/keys.js';
 import { pingRedis } from '../../src/platform/redis.js';
 import { freePort, runCli } from '../helpers/cli.js';
 
@@ -59,14 +60,34 @@ describe('netsync up', () => {
     );
   });
 
-  it.each([['response'], ['request']])(
-    'refuses to start a %s worker without an exchange key, saying why',
-    async (side) => {
-      const cli = runCli([side as string, 'worker'], { REDIS_URL: 'redis://127.0.0.1:1/0' }, workdir());
+  it.each([
+    ['response', /^netsync: configuration: EXCHANGE_SIGNING_KEY: is not set: .*`netsync keys generate`/],
+    [
+      'request',
+      /^netsync: configuration: EXCHANGE_TRUSTED_KEYS: is not set: .*`netsync keys show` on the Response side/,
+    ],
+  ])('refuses to start a %s worker without its key, saying which and how to get it', async (side, message) => {
+    const cli = runCli([side, 'worker'], { REDIS_URL: 'redis://127.0.0.1:1/0' }, workdir());
+    expect(await cli.exited).toBe(2);
+    expect(cli.output().trim()).toMatch(message);
+  });
+
+  it.each([['api'], ['worker'], ['beat']])(
+    'refuses to start a Request %s that holds a private key: the isolated side must not be able to sign',
+    async (part) => {
+      const signing = generateSigningKey();
+      const env = {
+        REDIS_URL: 'redis://127.0.0.1:1/0',
+        EXCHANGE_SIGNING_KEY: signing,
+        EXCHANGE_TRUSTED_KEYS: parseSigningKey(signing).publicKey.text,
+      };
+      const cli = runCli(['request', part as string], env, workdir());
       expect(await cli.exited).toBe(2);
-      expect(cli.output().trim()).toMatch(
-        /^netsync: configuration: EXCHANGE_KEY: is not set: both networks must share one key .*openssl rand -hex 32/,
+      const out = cli.output().trim();
+      expect(out).toMatch(
+        /^netsync: configuration: EXCHANGE_SIGNING_KEY: is set, but this is a Request part: the isolated side must not hold a key that can forge/,
       );
+      expect(out).not.toContain(signing.slice('ed25519-private:'.length));
     },
   );
 
@@ -92,7 +113,9 @@ describe('netsync up', () => {
     expect(banner).toContain(`${R}/docs`);
     expect(fs.statSync(path.join(cwd, 'data/secrets.json')).mode & 0o777).toBe(0o600);
     const kept = JSON.parse(fs.readFileSync(path.join(cwd, 'data/secrets.json'), 'utf8'));
-    expect(kept.exchangeKey).toMatch(/^[\w-]{40,}$/);
+    expect(kept.exchangeSigningKey).toMatch(/^ed25519-private:[\w-]{43}$/);
+    // The Request side trusts the public half of the pair `up` made, kept beside it.
+    expect(kept.exchangeTrustedKeys).toBe(parseSigningKey(kept.exchangeSigningKey).publicKey.text);
     for (const dir of ['data', 'exports', 'exports/users', 'exports/password_changes']) {
       expect(fs.statSync(path.join(cwd, dir)).mode & 0o777).toBe(0o700);
     }
@@ -112,10 +135,20 @@ describe('netsync up', () => {
     const second = runCli(['up'], env, cwd);
     const again = await second.waitForOutput(/Admin login/);
     expect(again).toContain(`password "${password}"`);
-    expect(JSON.parse(fs.readFileSync(path.join(cwd, 'data/secrets.json'), 'utf8')).exchangeKey).toBe(kept.exchangeKey);
+    expect(JSON.parse(fs.readFileSync(path.join(cwd, 'data/secrets.json'), 'utf8')).exchangeSigningKey).toBe(
+      kept.exchangeSigningKey,
+    );
     expect(await loginOk(R, 'john', 'Secret123')).toBe(true);
     expect(await loginOk(Q, 'john', 'Secret123')).toBe(true);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+
+    // `netsync keys show` in the same folder prints the kept key's public half, to copy to a Request side.
+    const show = runCli(['keys', 'show', '--json'], { LOG_LEVEL: 'warn' }, cwd);
+    expect(await show.exited).toBe(0);
+    expect(JSON.parse(show.output())).toEqual({
+      key_id: parseSigningKey(kept.exchangeSigningKey).id,
+      public_key: kept.exchangeTrustedKeys,
+    });
   }, 60_000);
 });

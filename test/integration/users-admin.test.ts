@@ -205,7 +205,7 @@ describe.each(dialects())('user administration (%s)', (dialect) => {
     const result = await taskResult(sys, run.json().task_id);
     expect(path.basename(String(result.file))).toBe('users_latest.json');
     const rows = await h.response.kysely.selectFrom('users').selectAll().orderBy('id').execute();
-    const { header, records } = await readExchange(String(result.file), 'users', h.exchangeKey);
+    const { header, records } = await readExchange(String(result.file), 'users', h.trustedKeys);
     expect(header).toMatchObject({ kind: 'snapshot', stream: 'users', count: rows.length });
     expect(Object.keys(header.covers ?? {}).sort()).toEqual(['password_changes', 'users']);
     expect(header.covers?.users).toBe(header.seq);

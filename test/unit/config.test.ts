@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { generateSigningKey, parseSigningKey } from '../../src/exchange/keys.js';
 import { ConfigError, loadConfig, maskedConfig } from '../../src/platform/config.js';
+
+const PRIVATE = generateSigningKey();
+const PUBLIC = parseSigningKey(PRIVATE).publicKey.text;
 
 describe('configuration', () => {
   it('has the seed defaults', () => {
@@ -21,7 +25,13 @@ describe('configuration', () => {
     ['RESPONSE_PORT', 'eighty', /RESPONSE_PORT: must be a whole number from 0 to 65535/],
     ['REDIS_URL', 'localhost:6379', /REDIS_URL: must start with redis:\/\//],
     ['REQUEST_DATABASE_URL', 'mysql://x', /REQUEST_DATABASE_URL: must be sqlite:<file> or postgres:/],
-    ['EXCHANGE_KEY', 'short', /EXCHANGE_KEY: must be at least 32 characters/],
+    ['EXCHANGE_SIGNING_KEY', 'short', /^EXCHANGE_SIGNING_KEY: is not a signing key: .*netsync keys generate/],
+    ['EXCHANGE_SIGNING_KEY', 'ed25519-private:AAAA', /^EXCHANGE_SIGNING_KEY: is cut or damaged/],
+    ['EXCHANGE_SIGNING_KEY', PUBLIC, /^EXCHANGE_SIGNING_KEY: is a public key .*netsync keys generate/],
+    ['EXCHANGE_TRUSTED_KEYS', 'short', /^EXCHANGE_TRUSTED_KEYS: the key is not a public key: expected ed25519:/],
+    ['EXCHANGE_TRUSTED_KEYS', `${PUBLIC},ed25519:AAAA`, /^EXCHANGE_TRUSTED_KEYS: key 2 of 2 is cut or damaged/],
+    ['EXCHANGE_TRUSTED_KEYS', PRIVATE, /^EXCHANGE_TRUSTED_KEYS: the key is a private signing key .*netsync keys show/],
+    ['EXCHANGE_TRUSTED_KEYS', ',', /^EXCHANGE_TRUSTED_KEYS: lists no key/],
     ['IMPORT_INTERVAL_S', '0', /IMPORT_INTERVAL_S: must be a whole number from 1/],
     ['ADMIN_USERNAME', 'a b', /ADMIN_USERNAME: must be 3-64/],
   ])('refuses a bad %s, naming it', (name, value, message) => {
@@ -35,15 +45,43 @@ describe('configuration', () => {
     expect(c.requestRedisUrl).toBe('redis://b:2/0');
   });
 
-  it('masks secrets and URL passwords', () => {
+  it('never repeats a bad key in its message: it may be a private key pasted in the wrong place', () => {
+    const damaged = [`${PRIVATE}x`, PRIVATE.slice(0, -3)];
+    for (const [name, values] of [
+      ['EXCHANGE_SIGNING_KEY', damaged],
+      ['EXCHANGE_TRUSTED_KEYS', [PRIVATE, ...damaged]],
+    ] as const) {
+      for (const value of values) {
+        expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+        try {
+          loadConfig({ [name]: value });
+        } catch (err) {
+          expect((err as Error).message).not.toContain(PRIVATE.slice('ed25519-private:'.length, -3));
+        }
+      }
+    }
+  });
+
+  it('reads the signing key and the trusted keys', () => {
+    const other = parseSigningKey(generateSigningKey()).publicKey;
+    const c = loadConfig({ EXCHANGE_SIGNING_KEY: PRIVATE, EXCHANGE_TRUSTED_KEYS: `${PUBLIC},${other.text}` });
+    expect(c.exchangeSigningKey?.publicKey.text).toBe(PUBLIC);
+    expect(c.exchangeTrustedKeys?.map((k) => k.text)).toEqual([PUBLIC, other.text]);
+    expect(loadConfig({}).exchangeSigningKey).toBeUndefined();
+    expect(loadConfig({}).exchangeTrustedKeys).toBeUndefined();
+  });
+
+  it('masks secrets and URL passwords, and shows the public keys', () => {
     const c = loadConfig({
       ADMIN_PASSWORD: 'Top-secret-1',
-      EXCHANGE_KEY: 'k'.repeat(40),
+      EXCHANGE_SIGNING_KEY: PRIVATE,
+      EXCHANGE_TRUSTED_KEYS: PUBLIC,
       REDIS_URL: 'redis://:hunter2@127.0.0.1:6379/0',
       RESPONSE_DATABASE_URL: 'postgres://app:pgpass@db:5432/x',
     });
     const text = JSON.stringify(maskedConfig(c));
-    for (const secret of ['Top-secret-1', 'k'.repeat(40), 'hunter2', 'pgpass']) expect(text).not.toContain(secret);
-    expect(text).toContain('***');
+    const seed = PRIVATE.slice('ed25519-private:'.length);
+    for (const secret of ['Top-secret-1', seed, 'hunter2', 'pgpass']) expect(text).not.toContain(secret);
+    expect(maskedConfig(c)).toMatchObject({ exchangeSigningKey: '***', exchangeTrustedKeys: PUBLIC });
   });
 });

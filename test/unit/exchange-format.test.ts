@@ -4,25 +4,32 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   batchFileName,
+  canonicalJson,
   FORMAT_VERSION,
+  generateSigningKey,
   HEADER_LINE_BYTES,
+  type Header,
   headerLine,
   headerProblem,
   isTempName,
-  keyId,
   openExchangeFile,
+  parseSigningKey,
+  RECORDS_CLOSE,
+  RECORDS_OPEN,
   type RecordOf,
   RefusedFile,
   recordProblem,
   type Stream,
   seqOfBatchName,
+  type TrustedKeys,
   writeExchangeFile,
 } from '../../src/exchange/index.js';
-import { craftFile, fakeHash, pcRecord, userRec } from '../helpers/exchange.js';
+import { craftFile, fakeHash, freshSigningKey, pcRecord, userRec } from '../helpers/exchange.js';
 
 // The writer and reader work on files, so this suite uses a private temp folder; it needs no service.
-const KEY = 'k'.repeat(64);
-const OTHER_KEY = 'o'.repeat(64);
+const KEY = parseSigningKey(generateSigningKey());
+const OTHER_KEY = parseSigningKey(generateSigningKey());
+const TRUSTED: TrustedKeys = [KEY.publicKey];
 const USER = '6f1c2a4e-8b1d-4c3e-9f2a-1b2c3d4e5f60';
 let dir: string;
 beforeAll(async () => {
@@ -30,17 +37,17 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-async function readAll<S extends Stream>(file: string, stream: S, key = KEY): Promise<RecordOf[S][]> {
-  const opened = await openExchangeFile(file, stream, key, { maxBytes: 1 << 20 });
+async function readAll<S extends Stream>(file: string, stream: S, trusted = TRUSTED): Promise<RecordOf[S][]> {
+  const opened = await openExchangeFile(file, stream, trusted, { maxBytes: 1 << 20 });
   const out: RecordOf[S][] = [];
   for await (const r of opened.records()) out.push(r);
   return out;
 }
 
 /** The refusal code a read of `file` ends with (opening or streaming), or 'accepted'. */
-async function refusal(file: string, stream: Stream = 'password_changes', key = KEY): Promise<string> {
+async function refusal(file: string, stream: Stream = 'password_changes', trusted = TRUSTED): Promise<string> {
   try {
-    await readAll(file, stream, key);
+    await readAll(file, stream, trusted);
     return 'accepted';
   } catch (err) {
     if (err instanceof RefusedFile) return err.code;
@@ -53,13 +60,13 @@ const headerOf = (text: string) => JSON.parse(text.slice('{"header":'.length, HE
 
 const records = (n: number) => Array.from({ length: n }, (_, i) => pcRecord(USER, i + 1));
 
-async function write(name: string, n: number, seq = 1) {
+async function write(name: string, n: number, seq = 1, key = KEY) {
   return writeExchangeFile(
     dir,
     name,
     { kind: 'batch', stream: 'password_changes', seq, created_at: new Date().toISOString() },
     records(n).map((r) => JSON.stringify(r)),
-    KEY,
+    key,
   );
 }
 
@@ -67,7 +74,8 @@ describe('exchange file format', () => {
   it('round-trips records through the writer and the reader, in order', async () => {
     const written = await write('000000000001.json', 3);
     expect(written.header).toMatchObject({ format: 'netsync-exchange', version: FORMAT_VERSION, count: 3, seq: 1 });
-    expect(written.header.key_id).toBe(keyId(KEY));
+    expect(written.header.key_id).toBe(KEY.id);
+    expect(written.header.key_id).toMatch(/^[0-9a-f]{16}$/);
     expect(await readAll(written.path, 'password_changes')).toEqual(records(3));
   });
 
@@ -80,7 +88,8 @@ describe('exchange file format', () => {
     const doc = JSON.parse(text);
     expect(doc.header).toEqual(written.header);
     expect(doc.records).toEqual(records(2));
-    expect(doc.mac).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(doc.signature).toMatch(/^[A-Za-z0-9_-]{86}$/);
+    expect(text.endsWith(`"signature":"${doc.signature}"}\n`)).toBe(true);
     expect(written.bytes).toBe(Buffer.byteLength(text));
   });
 
@@ -123,25 +132,78 @@ describe('exchange file format', () => {
       expect(await refusal(file)).toBe('bad_checksum');
     });
 
-    it('refuses a changed header field (MAC)', async () => {
+    it('refuses a changed header field (signature)', async () => {
       const file = await tampered('t2.json', (t) => t.replace('"count":3', '"count":2'));
-      expect(await refusal(file)).toBe('bad_mac');
+      expect(await refusal(file)).toBe('bad_signature');
+      const seq = await tampered('t2b.json', (t) => t.replace('"seq":9', '"seq":8'));
+      expect(await refusal(seq)).toBe('bad_signature');
     });
 
-    it('refuses a changed MAC', async () => {
-      const file = await tampered('t3.json', (t) =>
-        t.replace(/hmac-sha256:(.)/, (_m, c) => `hmac-sha256:${c === 'a' ? 'b' : 'a'}`),
-      );
-      expect(await refusal(file)).toBe('bad_mac');
+    it('refuses a changed signature, whichever byte', async () => {
+      const written = await write('t3.json', 3, 9);
+      const text = await fs.readFile(written.path, 'utf8');
+      const sig = JSON.parse(text).signature as string;
+      const at = text.lastIndexOf(sig);
+      for (const i of [0, 40, 85]) {
+        const flipped = `${sig.slice(0, i)}${sig[i] === 'A' ? 'B' : 'A'}${sig.slice(i + 1)}`;
+        await fs.writeFile(written.path, `${text.slice(0, at)}${flipped}${text.slice(at + sig.length)}`);
+        expect(await refusal(written.path), `byte ${i}`).toBe('bad_signature');
+      }
     });
 
-    it('refuses a file signed with another key, and one that claims our key id but was signed with another', async () => {
+    it('refuses a file signed by a key it does not trust, and one that claims a trusted key id', async () => {
       const other = path.join(dir, 'other.json');
       await fs.writeFile(other, craftFile({ stream: 'password_changes', seq: 1 }, [], OTHER_KEY));
-      expect(await refusal(other)).toBe('wrong_key');
+      expect(await refusal(other)).toBe('unknown_key');
+      await expect(readAll(other, 'password_changes')).rejects.toThrow(
+        new RegExp(`signed with key ${OTHER_KEY.id}, which this side does not trust \\(${KEY.id}\\)`),
+      );
       const forged = path.join(dir, 'forged.json');
-      await fs.writeFile(forged, craftFile({ stream: 'password_changes', seq: 1, key_id: keyId(KEY) }, [], OTHER_KEY));
-      expect(await refusal(forged)).toBe('bad_mac');
+      await fs.writeFile(forged, craftFile({ stream: 'password_changes', seq: 1, key_id: KEY.id }, [], OTHER_KEY));
+      expect(await refusal(forged)).toBe('bad_signature');
+    });
+
+    it('accepts every key of a trusted list (rotation: files of the old and the new key both read)', async () => {
+      const oldKey = await write('rot-old.json', 2, 1, KEY);
+      const newKey = await write('rot-new.json', 2, 2, OTHER_KEY);
+      const both: TrustedKeys = [KEY.publicKey, OTHER_KEY.publicKey];
+      expect(await readAll(oldKey.path, 'password_changes', both)).toEqual(records(2));
+      expect(await readAll(newKey.path, 'password_changes', both)).toEqual(records(2));
+      // Once the old key is dropped, only the new one's files are accepted.
+      expect(await refusal(oldKey.path, 'password_changes', [OTHER_KEY.publicKey])).toBe('unknown_key');
+      expect(await refusal(newKey.path, 'password_changes', [OTHER_KEY.publicKey])).toBe('accepted');
+    });
+
+    it('cannot be forged with the public key alone: signing needs the private half', async () => {
+      // What a Request side holds is the public key text; the parser for signing keys refuses it.
+      expect(() => parseSigningKey(KEY.publicKey.text)).toThrow(/is a public key .* where the private signing key/);
+      // A forger's own key pair gives files every Request side refuses.
+      const forged = path.join(dir, 'forger.json');
+      await fs.writeFile(forged, craftFile({ stream: 'password_changes', seq: 1 }, [], freshSigningKey()));
+      expect(await refusal(forged)).toBe('unknown_key');
+    });
+
+    it('refuses a file of format version 1 (a shared HMAC key), saying it is no longer read', async () => {
+      // Version 1 as it was written: an 8-digit key id and a MAC line in place of the signature.
+      const header = {
+        format: 'netsync-exchange',
+        version: 1,
+        kind: 'batch',
+        stream: 'password_changes',
+        seq: 1,
+        created_at: new Date().toISOString(),
+        count: 0,
+        sha256: 'e'.repeat(64),
+        key_id: 'c1a5c689',
+      };
+      const file = path.join(dir, 'v1.json');
+      const body = `{"header":${canonicalJson(header)}`;
+      await fs.writeFile(
+        file,
+        `${body}${' '.repeat(HEADER_LINE_BYTES - body.length - 2)},\n${RECORDS_OPEN}\n${RECORDS_CLOSE}\n"mac":"hmac-sha256:${'0'.repeat(64)}"}\n`,
+      );
+      expect(await refusal(file)).toBe('old_version');
+      await expect(readAll(file, 'password_changes')).rejects.toThrow(/format version 1 is no longer read/);
     });
 
     it('refuses a record added or removed even with a matching checksum of the rest', async () => {
@@ -216,11 +278,16 @@ describe('exchange file format', () => {
     });
 
     it('explains a header it cannot accept', () => {
-      expect(headerProblem({})).toMatch(/^bad header: /);
-      const h = headerOf(craftFile({ stream: 'users', seq: 1 }, [], KEY));
+      expect(headerProblem({})).toMatchObject({ code: 'bad_header', reason: expect.stringMatching(/^bad header: /) });
+      const h: Header = headerOf(craftFile({ stream: 'users', seq: 1 }, [], KEY));
       expect(headerProblem(h)).toBeUndefined();
-      expect(headerProblem({ ...h, version: 99 })).toMatch(/format version 99 is newer/);
-      expect(headerProblem({ ...h, stream: 'passwords' })).toMatch(/^bad header: \/stream/);
+      expect(headerProblem({ ...h, version: 99 })).toMatchObject({
+        code: 'future_version',
+        reason: expect.stringMatching(/format version 99 is newer/),
+      });
+      expect(headerProblem({ ...h, version: 1 })?.code).toBe('old_version');
+      expect(headerProblem({ ...h, key_id: 'c1a5c689' })?.reason).toMatch(/^bad header: \/key_id/);
+      expect(headerProblem({ ...h, stream: 'passwords' })?.reason).toMatch(/^bad header: \/stream/);
     });
   });
 

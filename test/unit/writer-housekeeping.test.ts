@@ -2,9 +2,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openExchangeFile, removeStaleTempFiles, writeExchangeFile } from '../../src/exchange/index.js';
+import {
+  generateSigningKey,
+  openExchangeFile,
+  parseSigningKey,
+  removeStaleTempFiles,
+  writeExchangeFile,
+} from '../../src/exchange/index.js';
 
-const KEY = 'k'.repeat(64);
+const KEY = parseSigningKey(generateSigningKey());
+const TRUSTED = [KEY.publicKey];
 const dirs: string[] = [];
 const tmpDir = () => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'netsync-writer-'));
@@ -32,10 +39,10 @@ describe('writer', () => {
     const older = await snapshot(dir, 3, (existing) => existing.seq <= 3);
     expect(older.kept).toBe(true);
     const file = path.join(dir, 'settings_latest.json');
-    expect((await openExchangeFile(file, 'settings', KEY, { maxBytes: 1e6 })).header.seq).toBe(5);
+    expect((await openExchangeFile(file, 'settings', TRUSTED, { maxBytes: 1e6 })).header.seq).toBe(5);
     const newer = await snapshot(dir, 7, (existing) => existing.seq <= 7);
     expect(newer.kept).toBeUndefined();
-    expect((await openExchangeFile(file, 'settings', KEY, { maxBytes: 1e6 })).header.seq).toBe(7);
+    expect((await openExchangeFile(file, 'settings', TRUSTED, { maxBytes: 1e6 })).header.seq).toBe(7);
     expect(fs.readdirSync(dir)).toEqual(['settings_latest.json']);
   });
 

@@ -86,7 +86,7 @@ async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: 
 
 /** Opens and authenticates the batch file named `seq`, refusing one that holds anything else. */
 async function openBatch(ctx: ImportContext, stream: Stream, file: string, seq: number) {
-  const opened = await openExchangeFile(file, stream, ctx.exchangeKey, { maxBytes: ctx.maxFileBytes });
+  const opened = await openExchangeFile(file, stream, ctx.trustedKeys, { maxBytes: ctx.maxFileBytes });
   if (opened.header.kind !== 'batch' || opened.header.seq !== seq) {
     throw new RefusedFile('wrong_place', `file named ${seq} holds ${opened.header.kind} ${opened.header.seq}`);
   }

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { RefusedFile, Stream } from '../../exchange/index.js';
+import type { RefusedFile, Stream, TrustedKeys } from '../../exchange/index.js';
 import type { Logger } from '../../platform/logger.js';
 import type { RequestDatabase } from '../db/schema.js';
 
@@ -7,7 +7,7 @@ export interface ImportContext {
   readonly db: Kysely<RequestDatabase>;
   readonly exchangeDir: string;
   readonly quarantineDir: string;
-  readonly exchangeKey: string;
+  readonly trustedKeys: TrustedKeys;
   readonly maxFileBytes: number;
   readonly logger: Logger;
 }

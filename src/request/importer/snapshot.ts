@@ -101,7 +101,7 @@ export async function importSnapshot(pass: ImportPass, stream: Stream, settled: 
 async function openSnapshot(pass: ImportPass, stream: Stream, file: string) {
   let opened: ExchangeFile<Stream>;
   try {
-    opened = await openExchangeFile(file, stream, pass.ctx.exchangeKey, { maxBytes: pass.ctx.maxFileBytes });
+    opened = await openExchangeFile(file, stream, pass.ctx.trustedKeys, { maxBytes: pass.ctx.maxFileBytes });
   } catch (err) {
     if (!(err instanceof RefusedFile)) throw err;
     if (err.code !== 'vanished') await pass.refuse(file, stream, err);
