@@ -23,9 +23,10 @@ async function generate(opts: { json?: boolean }): Promise<number> {
       'On every Request side (public):',
       `  EXCHANGE_TRUSTED_KEYS=${pub}`,
       '',
-      'To rotate: first add it to each Request side beside the key it trusts now',
-      `(EXCHANGE_TRUSTED_KEYS=<old>,${pub}), then sign with it on the Response side, and drop the old key`,
-      'from the Request sides once no file signed with it is left in the exchange folder.',
+      'To rotate keys, first trust this one on each Request side beside the key it trusts now:',
+      `  EXCHANGE_TRUSTED_KEYS=<old public key>,${pub}`,
+      'then sign with it on the Response side; once each Request side has applied what the old key',
+      'signed (and the next snapshots, signed with this one, are written), drop the old key there.',
       '',
     ].join('\n'),
   );

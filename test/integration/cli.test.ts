@@ -370,7 +370,10 @@ describe('netsync keys', () => {
     expect(text.out).toContain(`key id ${key.id}`);
     expect(text.out).toMatch(/On the Response side only \(secret/);
     expect(text.out).toMatch(/On every Request side \(public\)/);
-    expect(text.out).toMatch(/To rotate: first add it to each Request side beside the key it trusts now/);
+    expect(text.out).toMatch(
+      /^To rotate keys, first trust this one on each Request side beside the key it trusts now:$/m,
+    );
+    expect(text.out).toContain(`  EXCHANGE_TRUSTED_KEYS=<old public key>,${publicKey}\n`);
 
     const pair = await json('keys', 'generate');
     expect(Object.keys(pair).sort()).toEqual(['key_id', 'private_key', 'public_key']);

@@ -274,7 +274,7 @@ describe.each(dialects())('snapshots and batch files (%s)', (dialect) => {
     expect(size).toBeGreaterThan(50 * 2 ** 20);
     expect(growth).toBeLessThan(size / 3);
 
-    // The file reads back whole and checks out (MAC, checksum, every record against the schema).
+    // The file reads back whole and checks out (signature, checksum, every record against the schema).
     let seen = 0;
     const opened = await readExchange(String(result.file), 'settings', h.trustedKeys);
     seen = opened.records.filter((r) => r.key.startsWith('bulk.')).length;
