@@ -66,6 +66,8 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
   const { redis } = openRedis(rt, rt.config.responseRedisUrl, 'response worker redis');
   const ctx = { db: db.kysely, exchangeDir: rt.config.exchangeDir, exchangeKey, batchSize: 5000 };
   const metrics = networkMetrics(rt, 'response');
+  // The snapshot export prunes batch files older than this that it carries (response/retention.ts).
+  const retentionS = rt.config.exchangeRetentionS;
   const running = startWorker({
     queue: RESPONSE_QUEUE,
     prefix: queuePrefix(rt),
@@ -75,7 +77,7 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
     metrics,
     handle: async (job) => {
       if (!isResponseTask(job.name)) throw new UnrecoverableError(`unknown task ${job.name}`);
-      const result = await runResponseTask(ctx, job.name, job.data ?? {});
+      const result = await runResponseTask({ ...ctx, retentionS }, job.name, job.data ?? {});
       for (const file of result.files) metrics.exchangeFiles.inc({ direction: 'exported', stream: streamOfPath(file) });
       return result;
     },
