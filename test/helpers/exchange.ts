@@ -214,6 +214,19 @@ export const batchNames = async (env: TestEnv, stream: Stream): Promise<string[]
     .filter((n) => seqOfBatchName(n) !== undefined)
     .sort();
 
+/**
+ * The batch files of `stream` the Request side has not applied yet (past its position): applied ones stay
+ * in the folder, since the Request side never deletes anything there.
+ */
+export async function unappliedBatches(env: TestEnv, db: Kysely<RequestDatabase>, stream: Stream): Promise<string[]> {
+  const position = await db
+    .selectFrom('import_streams')
+    .select('last_seq')
+    .where('stream', '=', stream)
+    .executeTakeFirstOrThrow();
+  return (await batchNames(env, stream)).filter((n) => (seqOfBatchName(n) ?? 0) > Number(position.last_seq));
+}
+
 export interface Credential {
   hashed_password: string;
   password_version: number;
@@ -246,6 +259,37 @@ export async function outOfSync(
     if (h?.hashed_password !== w.hashed_password || Number(h.password_version) !== w.password_version) bad.push(id);
   }
   return bad;
+}
+
+/**
+ * Every synced record of both networks in one comparable shape (Request side first, Response side
+ * second): users, passwords, settings and profile types, tombstones included. Equal when in sync.
+ */
+export async function syncedState(response: Kysely<ResponseDatabase>, request: Kysely<RequestDatabase>) {
+  const byId = <T extends { id: string }>(rows: T[]) => rows.sort((a, b) => a.id.localeCompare(b.id));
+  const read = async (db: Kysely<ResponseDatabase> | Kysely<RequestDatabase>) => {
+    // The four tables have the same names and these columns on both sides.
+    const k = db as unknown as Kysely<ResponseDatabase>;
+    const users = await k
+      .selectFrom('users')
+      .select(['id', 'username', 'email', 'is_active', 'is_admin', 'profile_type_id', 'deleted_at', 'version'])
+      .execute();
+    const settings = await k.selectFrom('settings').select(['id', 'key', 'value', 'deleted_at', 'version']).execute();
+    const types = await k
+      .selectFrom('profile_types')
+      .select(['id', 'name', 'description', 'deleted_at', 'version'])
+      .execute();
+    return {
+      users: byId(users.map((u) => ({ ...u, is_active: Number(u.is_active), is_admin: Number(u.is_admin) }))),
+      settings: byId(settings.map((r) => ({ ...r, value: JSON.parse(r.value) as unknown }))),
+      profile_types: byId(types),
+    };
+  };
+  const passwords = (m: Map<string, Credential>) => Object.fromEntries([...m].sort(([a], [b]) => a.localeCompare(b)));
+  return [
+    { ...(await read(request)), passwords: passwords(await requestCredentials(request)) },
+    { ...(await read(response)), passwords: passwords(await responsePasswords(response)) },
+  ] as const;
 }
 
 /**
