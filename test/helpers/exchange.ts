@@ -81,11 +81,11 @@ export function exportCtx(env: TestEnv, db: Kysely<ResponseDatabase>, batchSize 
 export function importerFor(
   env: TestEnv,
   db: Kysely<RequestDatabase>,
-  opts: { logger?: Logger; maxFileBytes?: number } = {},
+  opts: { logger?: Logger; maxFileBytes?: number; exchangeDir?: string } = {},
 ): Importer {
   return new Importer({
     db,
-    exchangeDir: env.config.exchangeDir,
+    exchangeDir: opts.exchangeDir ?? env.config.exchangeDir,
     quarantineDir: env.config.quarantineDir,
     exchangeKey: keyOf(env),
     maxFileBytes: opts.maxFileBytes ?? env.config.maxFileBytes,
