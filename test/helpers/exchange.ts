@@ -331,12 +331,18 @@ export class ChildPart {
   readonly exited: Promise<number | null>;
   private waiters: (() => void)[] = [];
 
+  /**
+   * @param wrap a command the part runs under, given node's command line as its last arguments (for
+   *   example `unshare -m sh -c '… exec "$@"' sh`)
+   */
   constructor(
     env: Record<string, string>,
     readonly side: 'response' | 'request',
     readonly part: 'api' | 'worker' | 'beat',
+    wrap: readonly string[] = [],
   ) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', side, part], {
+    const [command, ...args] = [...wrap, process.execPath, '--import', 'tsx', 'src/cli/main.ts', side, part];
+    this.child = spawn(command as string, args, {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env, LOG_LEVEL: 'info', NODE_ENV: 'test' },
       stdio: ['ignore', 'pipe', 'pipe'],
