@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import { UnrecoverableError } from 'bullmq';
 import type { Kysely } from 'kysely';
 import { type Db, migrate, openDb } from '../platform/db.js';
@@ -68,6 +69,9 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
   const metrics = networkMetrics(rt, 'response');
   // The snapshot export prunes batch files older than this that it carries (response/retention.ts).
   const retentionS = rt.config.exchangeRetentionS;
+  // The exchange folder is the Response side's to make (the Request side only reads it): made now, it is
+  // there for /ready and for the Request side's watcher before the first export writes.
+  await fs.mkdir(rt.config.exchangeDir, { recursive: true, mode: 0o700 });
   const running = startWorker({
     queue: RESPONSE_QUEUE,
     prefix: queuePrefix(rt),
