@@ -33,7 +33,7 @@ import type { RequestDatabase } from '../../src/request/db/schema.js';
 import { Importer } from '../../src/request/importer/importer.js';
 import { responseMigrations } from '../../src/response/db/migrations.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
-import type { ExportContext } from '../../src/response/exporter.js';
+import type { ExportContext, SnapshotSource } from '../../src/response/exporter.js';
 import type { TestEnv } from './system.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -91,6 +91,27 @@ export function importerFor(
     maxFileBytes: opts.maxFileBytes ?? env.config.maxFileBytes,
     logger: opts.logger ?? createLogger(env.config.logLevel),
   });
+}
+
+/**
+ * Wraps a snapshot source so that the export, once it has read its stamps and asks for rows, waits until
+ * `release()`: a test can commit and export between the two, as another worker would.
+ */
+export function heldSnapshotSource(source: SnapshotSource) {
+  let stampsRead!: () => void;
+  const read = new Promise<void>((resolve) => {
+    stampsRead = resolve;
+  });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const held: SnapshotSource = async function* (trx) {
+    stampsRead();
+    await released;
+    yield* source(trx);
+  };
+  return { source: held, read, release };
 }
 
 /** A logger that keeps its JSON lines in memory, for tests that check what was logged. */

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { batchFileName, type Stream } from '../../src/exchange/index.js';
 import type { Db } from '../../src/platform/db.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
-import { exportSnapshot, type SnapshotSource } from '../../src/response/exporter.js';
+import { exportSnapshot } from '../../src/response/exporter.js';
 import { createProfileType, deleteProfileType } from '../../src/response/profile-types/profile-types.service.js';
 import { changeSetting, createSetting, deleteSetting } from '../../src/response/settings/settings.service.js';
 import { RESPONSE_TASKS, runResponseTask } from '../../src/response/tasks/registry.js';
@@ -11,6 +11,7 @@ import {
   batchNames,
   exportCtx,
   fakeHash,
+  heldSnapshotSource,
   importerFor,
   openRequestDb,
   openResponseDb,
@@ -89,24 +90,12 @@ describe.each(dialects())('the Response side prunes batch files a snapshot carri
     try {
       await usersExported(2);
       // The snapshot reads its stamps (users 2), then waits while another exporter writes users batch 3.
-      let stampsRead!: () => void;
-      const read = new Promise<void>((resolve) => {
-        stampsRead = resolve;
-      });
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      const held: SnapshotSource = async function* (trx) {
-        stampsRead();
-        await released;
-        yield* RESPONSE_TASKS.export_users.snapshot.source(trx);
-      };
-      const snapshot = exportSnapshot({ ...exportCtx(env, resp.kysely), retentionS: 0 }, 'users', held);
-      await read;
+      const held = heldSnapshotSource(RESPONSE_TASKS.export_users.snapshot.source);
+      const snapshot = exportSnapshot({ ...exportCtx(env, resp.kysely), retentionS: 0 }, 'users', held.source);
+      await held.read;
       await createUser(other.kysely, { username: 'late', hashedPassword: fakeHash('late') });
       await runResponseTask(exportCtx(env, other.kysely), 'export_users', {});
-      release();
+      held.release();
       const result = await snapshot;
       expect(result.pruned).toBe(3); // users 1 and 2, password_changes 1
       expect(await batchNames(env, 'users')).toEqual([batchFileName(3)]);
