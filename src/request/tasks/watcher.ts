@@ -89,6 +89,7 @@ export async function watchExchange(
 /** The folders being watched, each with the inode it was watched as. */
 class FolderWatches {
   private readonly watches = new Map<string, { watcher: FSWatcher; ino: number; dev: number }>();
+  private closed = false;
 
   constructor(private readonly logger: Logger) {}
 
@@ -98,6 +99,7 @@ class FolderWatches {
    */
   async sync(dir: string, onEvent: (name: string | null) => void): Promise<boolean> {
     const st = await fs.stat(dir).catch(() => undefined);
+    if (this.closed) return false; // a look that was under way when the watcher closed
     const held = this.watches.get(dir);
     if (held && st?.isDirectory() && held.ino === st.ino && held.dev === st.dev) return false;
     held?.watcher.close();
@@ -126,6 +128,7 @@ class FolderWatches {
   }
 
   closeAll(): void {
+    this.closed = true;
     for (const { watcher } of this.watches.values()) watcher.close();
     this.watches.clear();
   }
