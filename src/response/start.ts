@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import { UnrecoverableError } from 'bullmq';
 import type { Kysely } from 'kysely';
+import { STREAMS, streamDir } from '../exchange/index.js';
 import { type Db, migrate, openDb } from '../platform/db.js';
 import { networkMetrics, streamOfPath } from '../platform/metrics.js';
 import { hashPassword } from '../platform/passwords.js';
@@ -69,9 +70,10 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
   const metrics = networkMetrics(rt, 'response');
   // The snapshot export prunes batch files older than this that it carries (response/retention.ts).
   const retentionS = rt.config.exchangeRetentionS;
-  // The exchange folder is the Response side's to make (the Request side only reads it): made now, it is
-  // there for /ready and for the Request side's watcher before the first export writes.
-  await fs.mkdir(rt.config.exchangeDir, { recursive: true, mode: 0o700 });
+  // The exchange folder and its stream folders are the Response side's to make (the Request side only
+  // reads them): made now, they are there for /ready and the Request side's watcher before the first export.
+  for (const stream of STREAMS)
+    await fs.mkdir(streamDir(rt.config.exchangeDir, stream), { recursive: true, mode: 0o700 });
   const running = startWorker({
     queue: RESPONSE_QUEUE,
     prefix: queuePrefix(rt),
