@@ -14,7 +14,10 @@ export interface Config {
   readonly dataDir: string;
   /** The exchange folder: the only thing the two networks share. Default `./exports`. */
   readonly exchangeDir: string;
-  /** Where the importer moves files it refuses. Default: `quarantine/` beside the exchange folder. */
+  /**
+   * Where the Request side keeps a copy of each file it refuses. Default `$DATA_DIR/quarantine`; never
+   * inside the exchange folder, which the Request side only reads.
+   */
   readonly quarantineDir: string;
   /** Larger exchange files are refused unread. Default 256 MiB. */
   readonly maxFileBytes: number;
@@ -33,6 +36,11 @@ export interface Config {
   readonly requestJwtSecret: string | undefined;
   readonly exportIntervalS: number;
   readonly importIntervalS: number;
+  /**
+   * The Response side's scheduled export removes batch files older than this once a snapshot it wrote
+   * carries their changes. Default 7 days: a Request side away longer catches up from the snapshots.
+   */
+  readonly exchangeRetentionS: number;
   /** BullMQ key prefix; each network appends its own name so one Redis can hold both. */
   readonly queuePrefix: string;
   readonly logLevel: string;
@@ -109,6 +117,18 @@ function key<T>(env: Env, name: string, parse: (text: string) => T): T | undefin
   }
 }
 
+/** The quarantine folder, refused when it lies inside the exchange folder (the Request side only reads that). */
+function quarantineDir(value: string, exchangeDir: string): string {
+  const inside = path.relative(exchangeDir, value);
+  if (inside === '' || (!inside.startsWith('..') && !path.isAbsolute(inside))) {
+    throw new ConfigError(
+      'QUARANTINE_DIR',
+      `must be outside EXPORT_DIR (${exchangeDir}): the Request side never writes there`,
+    );
+  }
+  return value;
+}
+
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const dataDir = path.resolve(cwd, text(env, 'DATA_DIR', './data'));
   const shared = redisUrl('REDIS_URL', text(env, 'REDIS_URL', 'redis://127.0.0.1:6380/0'));
@@ -124,7 +144,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     requestRedisUrl: redisUrl('REQUEST_REDIS_URL', text(env, 'REQUEST_REDIS_URL', shared)),
     dataDir,
     exchangeDir,
-    quarantineDir: path.resolve(cwd, text(env, 'QUARANTINE_DIR', path.join(path.dirname(exchangeDir), 'quarantine'))),
+    quarantineDir: quarantineDir(
+      path.resolve(cwd, text(env, 'QUARANTINE_DIR', path.join(dataDir, 'quarantine'))),
+      exchangeDir,
+    ),
     maxFileBytes: integer(env, 'MAX_EXCHANGE_FILE_BYTES', 256 * 1024 * 1024, 1024, 2 ** 40),
     responseDatabaseUrl: databaseUrl(
       'RESPONSE_DATABASE_URL',
@@ -145,6 +168,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     requestJwtSecret: optional(env, 'REQUEST_JWT_SECRET'),
     exportIntervalS: integer(env, 'EXPORT_INTERVAL_S', 60, 1, 86_400),
     importIntervalS: integer(env, 'IMPORT_INTERVAL_S', 60, 1, 86_400),
+    exchangeRetentionS: integer(env, 'EXCHANGE_RETENTION_S', 7 * 86_400, 0, 10 * 365 * 86_400),
     queuePrefix: text(env, 'QUEUE_PREFIX', 'netsync'),
     logLevel: text(env, 'LOG_LEVEL', 'info'),
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 15),

@@ -12,7 +12,7 @@ export interface OpsDeps<Schema> {
   /** The network's database and Redis, which /health and /ready check. */
   readonly db: Db<Schema>;
   readonly pingRedis: () => Promise<boolean>;
-  /** The exchange folder, which /ready also checks: without it nothing is exported or imported. */
+  /** The exchange folder, which /ready also checks (see FolderAccess): without it nothing is exported or imported. */
   readonly config: { readonly exchangeDir: string };
   /** The queue whose depths /metrics reports. */
   readonly queue: Queue;
@@ -21,11 +21,18 @@ export interface OpsDeps<Schema> {
 /** Job states reported as queue depths, as `queue length` shows them. */
 export const DEPTH_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
 
-/** True when `dir` is a folder this process can list, read and write. */
-export async function folderUsable(dir: string): Promise<boolean> {
+/**
+ * How each network uses the exchange folder: the Response side writes it; the Request side only reads it
+ * (it may be a read-only mount or a mirror), so it must not be reported unready for lacking write access.
+ */
+export type FolderAccess = 'read' | 'write';
+
+/** True when `dir` is a folder this process can list and read, and write when `access` is 'write'. */
+export async function folderUsable(dir: string, access: FolderAccess): Promise<boolean> {
+  const { R_OK, W_OK, X_OK } = fs.constants;
   try {
     if (!(await fs.stat(dir)).isDirectory()) return false;
-    await fs.access(dir, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+    await fs.access(dir, access === 'write' ? R_OK | W_OK | X_OK : R_OK | X_OK);
     return true;
   } catch {
     return false;
@@ -37,7 +44,7 @@ export async function folderUsable(dir: string): Promise<boolean> {
  * request metrics of every route. /metrics is unauthenticated, as Prometheus expects: it shows counts,
  * never data, and the API listens on loopback by default.
  */
-export function registerOps<Schema>(app: App, opts: OpsDeps<Schema>): void {
+export function registerOps<Schema>(app: App, opts: OpsDeps<Schema>, exchangeAccess: FolderAccess): void {
   const { metrics } = opts;
   const health = { database: () => pingDb(opts.db), redis: opts.pingRedis };
   registerHealth(app, health);
@@ -59,7 +66,8 @@ export function registerOps<Schema>(app: App, opts: OpsDeps<Schema>): void {
     app.log,
   );
 
-  registerHealth(app, { ...health, exchange_folder: () => folderUsable(opts.config.exchangeDir) }, '/ready');
+  const exchangeFolder = () => folderUsable(opts.config.exchangeDir, exchangeAccess);
+  registerHealth(app, { ...health, exchange_folder: exchangeFolder }, '/ready');
 
   app.get(
     '/metrics',

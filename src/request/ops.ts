@@ -1,32 +1,23 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { listBatchFiles, STREAMS, streamDir } from '../exchange/index.js';
+import { STREAMS } from '../exchange/index.js';
 import type { App } from '../platform/http.js';
 import { registerOps } from '../platform/ops.js';
 import type { RequestDeps } from './deps.js';
+import { pendingBatches } from './sync/pending.js';
 import { listImportStreams, quarantineCounts } from './sync/sync.repository.js';
 
-/** When the oldest batch file of a stream that is not yet applied landed, or undefined when none waits. */
-async function oldestPending(dir: string, lastSeq: number): Promise<number | undefined> {
-  const first = (await listBatchFiles(dir).catch(() => [])).find((b) => b.seq > lastSeq);
-  if (!first) return undefined;
-  const stat = await fs.stat(path.join(dir, first.name)).catch(() => undefined);
-  return stat?.mtimeMs;
-}
-
 /**
- * The Request API's operator surface: GET /ready (database, Redis and the exchange folder) and
+ * The Request API's operator surface: GET /ready (database, Redis and a readable exchange folder) and
  * GET /metrics, with the quarantine count and the sync lag read on scrape.
  */
 export function registerRequestOps(app: App, deps: RequestDeps): void {
   const db = deps.db.kysely;
   const exchangeDir = deps.config.exchangeDir;
-  registerOps(app, deps);
+  registerOps(app, deps, 'read');
 
   deps.metrics.gaugeOnScrape(
     {
       name: 'netsync_quarantined_files',
-      help: 'Exchange files refused and moved to quarantine, by stream (rows of quarantine_log)',
+      help: 'Exchange files refused (and copied to quarantine), by stream (rows of quarantine_log)',
       labelNames: ['stream'],
     },
     async (set) => {
@@ -47,7 +38,7 @@ export function registerRequestOps(app: App, deps: RequestDeps): void {
       const states = await listImportStreams(db);
       const lastSeq = new Map(states.map((s) => [s.stream, s.last_seq]));
       for (const stream of STREAMS) {
-        const landed = await oldestPending(streamDir(exchangeDir, stream), lastSeq.get(stream) ?? 0);
+        const landed = (await pendingBatches(exchangeDir, stream, lastSeq.get(stream) ?? 0)).oldestAt;
         set({ stream }, landed === undefined ? 0 : Math.max(0, (Date.now() - landed) / 1000));
       }
     },

@@ -11,6 +11,7 @@ import {
 } from '../exchange/index.js';
 import { nowIso } from '../platform/db.js';
 import type { ResponseDatabase } from './db/schema.js';
+import { pruneBatches } from './retention.js';
 
 export interface ExportContext {
   readonly db: Kysely<ResponseDatabase>;
@@ -18,6 +19,11 @@ export interface ExportContext {
   readonly signingKey: SigningKey;
   /** Most records one batch file holds. */
   readonly batchSize: number;
+  /**
+   * Batch files older than this, once a snapshot written carries them, are pruned by the snapshot export
+   * (EXCHANGE_RETENTION_S; retention.ts). Undefined: none are.
+   */
+  readonly retentionS?: number;
 }
 
 /** The seed's task result shape. */
@@ -27,6 +33,8 @@ export interface ExportResult {
   file: string | null;
   files: string[];
   exported_at: string;
+  /** Snapshot runs: how many batch files the snapshot's stamps let go (see `retentionS`). */
+  pruned?: number;
 }
 
 class NothingToClaim extends Error {}
@@ -188,6 +196,8 @@ export const STALE_TEMP_MS = 10 * 60 * 1000;
 /**
  * The scheduled run's tidying: drops outbox rows of batches written over an hour ago (their files are in
  * the exchange folder, and the snapshot carries their state) and temporary files of dead writers.
+ * Nothing reads a written batch's rows again (a batch is written from its rows only while `written_at`
+ * is null), so they need not live as long as its file; pruning (retention.ts) removes the file later.
  */
 async function housekeeping(ctx: ExportContext, streams: readonly Stream[]): Promise<void> {
   const cutoff = new Date(Date.now() - OUTBOX_RETENTION_MS).toISOString();
@@ -244,11 +254,20 @@ export async function exportSnapshot(
       );
     });
   await housekeeping(ctx, spec.covers);
+  let pruned = 0;
+  if (ctx.retentionS !== undefined) {
+    // The stamps just written: a snapshot kept in place instead of ours (`kept`) is newer, so it carries
+    // at least as much.
+    const covers = written.header.covers ?? {};
+    for (const s of spec.covers)
+      pruned += await pruneBatches(ctx.db, ctx.exchangeDir, s, covers[s] ?? 0, ctx.retentionS);
+  }
   return {
     status: 'success',
     count: written.header.count,
     file: written.path,
     files: [written.path],
     exported_at: nowIso(),
+    pruned,
   };
 }

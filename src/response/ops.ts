@@ -10,7 +10,7 @@ import { oldestUnexportedChange } from './outbox.js';
  */
 export async function registerResponseOps(app: App, deps: ResponseDeps): Promise<void> {
   const db = deps.db.kysely;
-  registerOps(app, deps);
+  registerOps(app, deps, 'write');
 
   deps.metrics.gaugeOnScrape(
     {

@@ -1,5 +1,7 @@
+import fs from 'node:fs/promises';
 import { UnrecoverableError } from 'bullmq';
 import type { Kysely } from 'kysely';
+import { STREAMS, streamDir } from '../exchange/index.js';
 import { type Db, migrate, openDb } from '../platform/db.js';
 import { networkMetrics, streamOfPath } from '../platform/metrics.js';
 import { hashPassword } from '../platform/passwords.js';
@@ -66,6 +68,12 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
   const { redis } = openRedis(rt, rt.config.responseRedisUrl, 'response worker redis');
   const ctx = { db: db.kysely, exchangeDir: rt.config.exchangeDir, signingKey, batchSize: 5000 };
   const metrics = networkMetrics(rt, 'response');
+  // The snapshot export prunes batch files older than this that it carries (response/retention.ts).
+  const retentionS = rt.config.exchangeRetentionS;
+  // The exchange folder and its stream folders are the Response side's to make (the Request side only
+  // reads them): made now, they are there for /ready and the Request side's watcher before the first export.
+  for (const stream of STREAMS)
+    await fs.mkdir(streamDir(rt.config.exchangeDir, stream), { recursive: true, mode: 0o700 });
   const running = startWorker({
     queue: RESPONSE_QUEUE,
     prefix: queuePrefix(rt),
@@ -75,7 +83,7 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
     metrics,
     handle: async (job) => {
       if (!isResponseTask(job.name)) throw new UnrecoverableError(`unknown task ${job.name}`);
-      const result = await runResponseTask(ctx, job.name, job.data ?? {});
+      const result = await runResponseTask({ ...ctx, retentionS }, job.name, job.data ?? {});
       for (const file of result.files) metrics.exchangeFiles.inc({ direction: 'exported', stream: streamOfPath(file) });
       return result;
     },

@@ -36,7 +36,7 @@ import type { RequestDatabase } from '../../src/request/db/schema.js';
 import { Importer } from '../../src/request/importer/importer.js';
 import { responseMigrations } from '../../src/response/db/migrations.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
-import type { ExportContext } from '../../src/response/exporter.js';
+import type { ExportContext, SnapshotSource } from '../../src/response/exporter.js';
 import { sideEnv, type TestEnv } from './system.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -99,16 +99,37 @@ export function exportCtx(env: TestEnv, db: Kysely<ResponseDatabase>, batchSize 
 export function importerFor(
   env: TestEnv,
   db: Kysely<RequestDatabase>,
-  opts: { logger?: Logger; maxFileBytes?: number } = {},
+  opts: { logger?: Logger; maxFileBytes?: number; exchangeDir?: string } = {},
 ): Importer {
   return new Importer({
     db,
-    exchangeDir: env.config.exchangeDir,
+    exchangeDir: opts.exchangeDir ?? env.config.exchangeDir,
     quarantineDir: env.config.quarantineDir,
     trustedKeys: trustedOf(env),
     maxFileBytes: opts.maxFileBytes ?? env.config.maxFileBytes,
     logger: opts.logger ?? createLogger(env.config.logLevel),
   });
+}
+
+/**
+ * Wraps a snapshot source so that the export, once it has read its stamps and asks for rows, waits until
+ * `release()`: a test can commit and export between the two, as another worker would.
+ */
+export function heldSnapshotSource(source: SnapshotSource) {
+  let stampsRead!: () => void;
+  const read = new Promise<void>((resolve) => {
+    stampsRead = resolve;
+  });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const held: SnapshotSource = async function* (trx) {
+    stampsRead();
+    await released;
+    yield* source(trx);
+  };
+  return { source: held, read, release };
 }
 
 /** A logger that keeps its JSON lines in memory, for tests that check what was logged. */
@@ -232,6 +253,19 @@ export const batchNames = async (env: TestEnv, stream: Stream): Promise<string[]
     .filter((n) => seqOfBatchName(n) !== undefined)
     .sort();
 
+/**
+ * The batch files of `stream` the Request side has not applied yet (past its position): applied ones stay
+ * in the folder, since the Request side never deletes anything there.
+ */
+export async function unappliedBatches(env: TestEnv, db: Kysely<RequestDatabase>, stream: Stream): Promise<string[]> {
+  const position = await db
+    .selectFrom('import_streams')
+    .select('last_seq')
+    .where('stream', '=', stream)
+    .executeTakeFirstOrThrow();
+  return (await batchNames(env, stream)).filter((n) => (seqOfBatchName(n) ?? 0) > Number(position.last_seq));
+}
+
 export interface Credential {
   hashed_password: string;
   password_version: number;
@@ -264,6 +298,37 @@ export async function outOfSync(
     if (h?.hashed_password !== w.hashed_password || Number(h.password_version) !== w.password_version) bad.push(id);
   }
   return bad;
+}
+
+/**
+ * Every synced record of both networks in one comparable shape (Request side first, Response side
+ * second): users, passwords, settings and profile types, tombstones included. Equal when in sync.
+ */
+export async function syncedState(response: Kysely<ResponseDatabase>, request: Kysely<RequestDatabase>) {
+  const byId = <T extends { id: string }>(rows: T[]) => rows.sort((a, b) => a.id.localeCompare(b.id));
+  const read = async (db: Kysely<ResponseDatabase> | Kysely<RequestDatabase>) => {
+    // The four tables have the same names and these columns on both sides.
+    const k = db as unknown as Kysely<ResponseDatabase>;
+    const users = await k
+      .selectFrom('users')
+      .select(['id', 'username', 'email', 'is_active', 'is_admin', 'profile_type_id', 'deleted_at', 'version'])
+      .execute();
+    const settings = await k.selectFrom('settings').select(['id', 'key', 'value', 'deleted_at', 'version']).execute();
+    const types = await k
+      .selectFrom('profile_types')
+      .select(['id', 'name', 'description', 'deleted_at', 'version'])
+      .execute();
+    return {
+      users: byId(users.map((u) => ({ ...u, is_active: Number(u.is_active), is_admin: Number(u.is_admin) }))),
+      settings: byId(settings.map((r) => ({ ...r, value: JSON.parse(r.value) as unknown }))),
+      profile_types: byId(types),
+    };
+  };
+  const passwords = (m: Map<string, Credential>) => Object.fromEntries([...m].sort(([a], [b]) => a.localeCompare(b)));
+  return [
+    { ...(await read(request)), passwords: passwords(await requestCredentials(request)) },
+    { ...(await read(response)), passwords: passwords(await responsePasswords(response)) },
+  ] as const;
 }
 
 /**
@@ -305,12 +370,18 @@ export class ChildPart {
   readonly exited: Promise<number | null>;
   private waiters: (() => void)[] = [];
 
+  /**
+   * @param wrap a command the part runs under, given node's command line as its last arguments (for
+   *   example `unshare -m sh -c '… exec "$@"' sh`)
+   */
   constructor(
     env: Record<string, string>,
     readonly side: 'response' | 'request',
     readonly part: 'api' | 'worker' | 'beat',
+    wrap: readonly string[] = [],
   ) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', side, part], {
+    const [command, ...args] = [...wrap, process.execPath, '--import', 'tsx', 'src/cli/main.ts', side, part];
+    this.child = spawn(command as string, args, {
       cwd: REPO_ROOT,
       env: { ...process.env, ...sideEnv(env, side), LOG_LEVEL: 'info', NODE_ENV: 'test' },
       stdio: ['ignore', 'pipe', 'pipe'],

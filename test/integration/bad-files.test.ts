@@ -22,9 +22,11 @@ import {
 import { dialects, type TestEnv, testEnv } from '../helpers/system.js';
 
 /**
- * Issue 4, guarantee 3: each bad file is refused with one clear log line, moved to quarantine and
+ * Issue 4, guarantee 3: each bad file is refused with one clear log line, copied to quarantine and
  * recorded, applies nothing (not even its good first records), and does not stop the importer: the
- * stream behind it waits, other streams flow, and the next snapshot heals the gap.
+ * stream behind it waits, other streams flow, and the next snapshot heals the gap. The refused file
+ * itself stays where it is (issue 10: the Request side never writes to the exchange folder), and that
+ * very file is not read or logged again.
  */
 describe.each(dialects())('bad exchange files (%s)', (dialect) => {
   let env: TestEnv;
@@ -68,18 +70,34 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
 
   const quarantineRows = () => db.kysely.selectFrom('quarantine_log').selectAll().execute();
 
-  /** Asserts the one bad file went to quarantine for `code`, logged once, and nothing of it applied. */
-  async function expectRefused(code: string, name = batchFileName(1)) {
+  /**
+   * Asserts the one bad file was refused for `code`, copied to quarantine (unless `copied` is false: a
+   * folder, or a file too large to read), logged once, left in place, and nothing of it applied.
+   */
+  async function expectRefused(code: string, { name = batchFileName(1), copied = true } = {}) {
+    const original = path.join(pcDir(), name);
+    const before = await fs.lstat(original);
     const result = await importer.importAll();
     expect(result.quarantined).toHaveLength(1);
-    const moved = result.quarantined[0] as string;
-    expect(path.dirname(moved)).toBe(path.join(env.config.quarantineDir, 'password_changes'));
-    expect(path.basename(moved).endsWith(`-${name}`)).toBe(true);
-    await fs.lstat(moved); // it is there (a symlink is moved as a link)
-    expect(await fs.readdir(pcDir())).not.toContain(name);
+    const recorded = result.quarantined[0] as string;
+    if (copied) {
+      expect(path.dirname(recorded)).toBe(path.join(env.config.quarantineDir, 'password_changes'));
+      expect(path.basename(recorded).endsWith(`-${name}`)).toBe(true);
+      if (before.isSymbolicLink()) expect(await fs.readlink(recorded)).toBe(await fs.readlink(original));
+      else expect(await fs.readFile(recorded)).toEqual(await fs.readFile(original));
+    } else {
+      expect(recorded).toBe(original);
+    }
+    // Left where it was, untouched.
+    expect(await fs.lstat(original)).toMatchObject({
+      ino: before.ino,
+      mtimeMs: before.mtimeMs,
+      ctimeMs: before.ctimeMs,
+    });
     const rows = await quarantineRows();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ stream: 'password_changes', code, file: moved });
+    expect(rows[0]).toMatchObject({ stream: 'password_changes', code, file: recorded, name });
+    expect(rows[0]?.identity).toContain(`:${before.ino}:`);
     expect(rows[0]?.reason.length).toBeGreaterThan(5);
     const lines = log.entries.filter((e) => e.level === 50);
     expect(lines).toHaveLength(1);
@@ -134,10 +152,12 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
     expect(healed.quarantined).toEqual([]);
     expect(await stream()).toMatchObject({ last_seq: 2, waiting_for: null });
     expect((await requestCredentials(db.kysely)).get(alice)?.password_version).toBe(3);
-    expect(await fs.readdir(pcDir())).toEqual([]);
+    // Both files are still there (the Response side prunes them); both are behind the position now.
+    expect((await fs.readdir(pcDir())).sort()).toEqual([batchFileName(1), batchFileName(2)]);
+    expect(log.entries.filter((e) => e.level === 50)).toHaveLength(1);
   }
 
-  const cases: { what: string; code: string; make: (file: string) => Promise<void> }[] = [
+  const cases: { what: string; code: string; copied?: false; make: (file: string) => Promise<void> }[] = [
     { what: 'an empty file', code: 'empty', make: (f) => fs.writeFile(f, '') },
     {
       what: 'a truncated file',
@@ -186,6 +206,7 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
     {
       what: 'a file over MAX_EXCHANGE_FILE_BYTES (1 GiB, sparse)',
       code: 'too_large',
+      copied: false, // never read, so never copied either
       make: async (f) => {
         await fs.writeFile(f, await genuine());
         await fs.truncate(f, 1024 ** 3);
@@ -203,6 +224,7 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
     {
       what: 'a folder under a batch name',
       code: 'not_regular_file',
+      copied: false,
       make: (f) => fs.mkdir(f),
     },
     {
@@ -290,14 +312,29 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
 
   it.each(cases)(
     'refuses $what ($code), quarantines it, applies none of it; a snapshot heals',
-    async ({ code, make }) => {
+    async ({ code, copied, make }) => {
       await make(firstBatch());
-      await expectRefused(code);
+      await expectRefused(code, { copied: copied ?? true });
       await expectHeals();
     },
   );
 
-  it('never applies a replayed old batch, and removes it without raising a false alarm', async () => {
+  it('judges a new file under a refused name afresh: a corrected copy is applied', async () => {
+    await fs.writeFile(firstBatch(), 'damaged on the way\n');
+    await expectRefused('not_json');
+    // The transport delivers the file again, whole this time (a mirror renames its copy into place).
+    const whole = await genuine();
+    const staged = path.join(env.dir, 'staged.json');
+    await fs.writeFile(staged, whole);
+    await fs.rename(staged, firstBatch());
+    const result = await importer.importAll();
+    expect(result.applied).toEqual({ password_changes: 1 });
+    expect(result.quarantined).toEqual([]);
+    expect((await requestCredentials(db.kysely)).get(alice)?.password_version).toBe(5);
+    expect(await quarantineRows()).toHaveLength(1);
+  });
+
+  it('never applies a replayed old batch, and leaves it without raising a false alarm', async () => {
     const file = await writeBatch(env, 'password_changes', 1, [pcRecord(alice, 4)]);
     const copy = await fs.readFile(file);
     await importer.importAll();
@@ -306,12 +343,12 @@ describe.each(dialects())('bad exchange files (%s)', (dialect) => {
     expect((await requestCredentials(db.kysely)).get(alice)?.password_version).toBe(6);
     // An attacker (or a slow second exporter, or an importer that crashed after its commit) puts batch 1
     // back. It is byte-for-byte what the Response Network wrote, so the two cannot be told apart: the
-    // importer drops it as already applied rather than quarantining every crash leftover.
+    // importer skips it as already applied, from its name alone, rather than quarantining it.
     await fs.writeFile(file, copy);
     const result = await importer.importAll();
     expect(result.files).toEqual([]);
     expect(result.quarantined).toEqual([]);
-    expect(await fs.readdir(pcDir())).toEqual([]);
+    expect((await fs.readdir(pcDir())).sort()).toEqual([batchFileName(1), batchFileName(2)]);
     expect((await requestCredentials(db.kysely)).get(alice)?.password_version).toBe(6);
   });
 

@@ -9,13 +9,13 @@ import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { RESPONSE_QUEUE } from '../../src/response/tasks/registry.js';
 import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
-  batchNames,
   ChildPart,
   fakeHash,
   MonotonicCheck,
   openRequestDb,
   openResponseDb,
   outOfSync,
+  unappliedBatches,
 } from '../helpers/exchange.js';
 import { dialects, type TestEnv, testEnv, waitFor } from '../helpers/system.js';
 
@@ -130,7 +130,10 @@ describe.each(dialects())('SIGKILL in the middle of exports and imports (%s)', (
         async () => {
           await monotonic.check(req.kysely);
           if ((await outOfSync(resp.kysely, req.kysely)).length > 0) return false;
-          const left = [...(await batchNames(theEnv, 'password_changes')), ...(await batchNames(theEnv, 'users'))];
+          const left = [
+            ...(await unappliedBatches(theEnv, req.kysely, 'password_changes')),
+            ...(await unappliedBatches(theEnv, req.kysely, 'users')),
+          ];
           return left.length === 0;
         },
         60_000,

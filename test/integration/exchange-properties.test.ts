@@ -20,7 +20,6 @@ import { type ExportContext, exportChanges } from '../../src/response/exporter.j
 import { type ExportTaskData, type ResponseTaskName, runResponseTask } from '../../src/response/tasks/registry.js';
 import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
-  batchNames,
   exportCtx,
   fakeHash,
   importerFor,
@@ -28,6 +27,7 @@ import {
   openRequestDb,
   openResponseDb,
   outOfSync,
+  unappliedBatches,
 } from '../helpers/exchange.js';
 import { dialects, type TestEnv, testEnv, uniqueName } from '../helpers/system.js';
 
@@ -39,8 +39,10 @@ import { dialects, type TestEnv, testEnv, uniqueName } from '../helpers/system.j
  *
  * Crash points are produced, not mocked: a claim whose file cannot be written (export folder unusable),
  * a written file whose `written_at` was not recorded, an import transaction that fails mid-way (a Kysely
- * plugin throws, so the database rolls it back), an import that committed but did not delete its files
- * (they are put back), a lost file and a damaged one (a snapshot must heal those).
+ * plugin throws, so the database rolls it back), an import that runs while a file it needs is held back
+ * (as a mirror that has not copied it yet) and sees it appear afterwards, a lost file and a damaged one
+ * (a snapshot must heal those). The importer only reads the folder, and snapshot exports prune every
+ * batch they carry (a retention of 0), so a Request side behind them catches up from the snapshot.
  *
  * CI runs a few short scenarios; `npm run test:soak` (NETSYNC_SOAK=1) many long ones. Replay a failure
  * with NETSYNC_PROP_SEED=<seed printed by fast-check>.
@@ -59,7 +61,7 @@ type Action =
   | { kind: 'crashBeforeWrittenAt'; writer: number }
   | { kind: 'import' }
   | { kind: 'importRollback'; after: number }
-  | { kind: 'importCrashBeforeRemove' }
+  | { kind: 'importWithFileHeldBack'; pick: number }
   | { kind: 'loseFile'; pick: number }
   | { kind: 'damageFile'; pick: number; at: number };
 
@@ -80,7 +82,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('crashBeforeWrittenAt' as const), writer }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('import' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('importRollback' as const), after: fc.nat(3) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('importCrashBeforeRemove' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('importWithFileHeldBack' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('loseFile' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('damageFile' as const), pick: fc.nat(), at: fc.nat() }) },
 );
@@ -184,7 +186,7 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
     current = {
       env,
       writers,
-      ctx: writers.map((w) => exportCtx(env, w.kysely, 3)),
+      ctx: writers.map((w) => ({ ...exportCtx(env, w.kysely, 3), retentionS: 0 })),
       broken: writers.map((w) => ({ ...exportCtx(env, w.kysely, 3), exchangeDir: brokenDir })),
     };
     const importer = importerFor(env, request.kysely);
@@ -192,11 +194,14 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
     const users: string[] = [];
     let damaged = false;
     const w = (i: number) => (writers[i] as Db<ResponseDatabase>).kysely;
+    /** Batch files the Request side still needs (applied ones stay in the folder until pruned). */
     const batchFiles = async () =>
       (
         await Promise.all(
           (['users', 'password_changes'] as const).map(async (s) =>
-            (await batchNames(env, s)).map((n) => path.join(streamDir(env.config.exchangeDir, s), n)),
+            (
+              await unappliedBatches(env, request.kysely, s)
+            ).map((n) => path.join(streamDir(env.config.exchangeDir, s), n)),
           ),
         )
       ).flat();
@@ -256,13 +261,21 @@ describe.each(dialects())('exchange properties (%s)', (dialect) => {
           });
           return;
         }
-        case 'importCrashBeforeRemove': {
-          // The import commits, then dies before deleting its files: they are still there afterwards.
-          const before = new Map<string, Buffer>();
-          for (const f of await batchFiles()) before.set(f, await fs.readFile(f).catch(() => Buffer.alloc(0)));
+        case 'importWithFileHeldBack': {
+          // A mirror has not copied this file yet: the import runs without it, then it lands.
+          const files = await batchFiles();
+          if (files.length === 0) return;
+          const file = files[a.pick % files.length] as string;
+          const aside = path.join(env.dir, 'held-back.json');
+          if (
+            !(await fs.rename(file, aside).then(
+              () => true,
+              () => false,
+            ))
+          )
+            return;
           await importer.importAll();
-          const after = new Set(await batchFiles());
-          for (const [f, bytes] of before) if (!after.has(f) && bytes.length > 0) await fs.writeFile(f, bytes);
+          await fs.rename(aside, file);
           return;
         }
         case 'loseFile': {

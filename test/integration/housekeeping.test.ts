@@ -1,12 +1,13 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openExchangeFile, streamDir } from '../../src/exchange/index.js';
-import { exportSnapshot, type SnapshotSource } from '../../src/response/exporter.js';
+import { exportSnapshot } from '../../src/response/exporter.js';
 import { RESPONSE_TASKS, runResponseTask } from '../../src/response/tasks/registry.js';
 import { changePassword, createUser } from '../../src/response/users/users.service.js';
 import {
   exportCtx,
   fakeHash,
+  heldSnapshotSource,
   importerFor,
   openRequestDb,
   openResponseDb,
@@ -68,29 +69,16 @@ describe.each(dialects())('the scheduled export tidies up (%s)', (dialect) => {
       await createUser(newer.kysely, { username: `r${i}`, hashedPassword: fakeHash(`r${i}`) });
     await runResponseTask(exportCtx(env, newer.kysely), 'export_users', {});
 
-    const users = RESPONSE_TASKS.export_users.snapshot;
-    let readStamps!: () => void;
-    const stampsRead = new Promise<void>((resolve) => {
-      readStamps = resolve;
-    });
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
     // The source is asked for rows only after the export read its stamps in its transaction.
-    const held: SnapshotSource = async function* (trx) {
-      readStamps();
-      await released;
-      yield* users.source(trx);
-    };
-    const olderExport = exportSnapshot(exportCtx(env, older.kysely), 'users', held);
-    await stampsRead;
+    const held = heldSnapshotSource(RESPONSE_TASKS.export_users.snapshot.source);
+    const olderExport = exportSnapshot(exportCtx(env, older.kysely), 'users', held.source);
+    await held.read;
 
     await createUser(newer.kysely, { username: 'r4', hashedPassword: fakeHash('r4') });
     await runResponseTask(exportCtx(env, newer.kysely), 'export_users', { snapshot: true });
     const file = path.join(streamDir(env.config.exchangeDir, 'users'), 'users_latest.json');
     const newest = await snapshotHeader(env, file);
-    release();
+    held.release();
     await olderExport;
 
     // The newer snapshot (stamped with the fifth user's batch) is still the one in place.

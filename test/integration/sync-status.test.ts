@@ -74,6 +74,8 @@ describe.each(dialects())('GET /sync/status (%s)', (dialect) => {
     });
     expect(Date.parse(users.last_applied_at)).toBeGreaterThan(0);
     expect(Date.parse(s.checked_at)).toBeGreaterThan(0);
+    // Applied batch files stay in the folder (the Request side never deletes): they count as applied.
+    expect(await fs.readdir(streamDir(sys.env.config.exchangeDir, 'users'))).toContain(batchFileName(seq));
   });
 
   it('shows a gap: how far behind, the batch it waits for, since when, and how old the oldest waiting file is', async () => {

@@ -13,11 +13,13 @@ describe('configuration', () => {
     expect(c.requestRedisUrl).toBe(c.redisUrl);
     expect(c.dataDir).toBe('/srv/netsync/data');
     expect(c.exchangeDir).toBe('/srv/netsync/exports');
-    expect(c.quarantineDir).toBe('/srv/netsync/quarantine');
+    // The Request side's own folder, outside the exchange folder (which it only reads).
+    expect(c.quarantineDir).toBe('/srv/netsync/data/quarantine');
     expect(c.responseDatabaseUrl).toBe('sqlite:/srv/netsync/data/response.sqlite');
     expect(c.requestDatabaseUrl).toBe('sqlite:/srv/netsync/data/request.sqlite');
     expect([c.host, c.responsePort, c.requestPort]).toEqual(['127.0.0.1', 8000, 8001]);
     expect([c.exportIntervalS, c.importIntervalS, c.bcryptCost]).toEqual([60, 60, 12]);
+    expect(c.exchangeRetentionS).toBe(7 * 24 * 3600);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -34,6 +36,8 @@ describe('configuration', () => {
     ['EXCHANGE_TRUSTED_KEYS', ',', /^EXCHANGE_TRUSTED_KEYS: lists no key/],
     ['IMPORT_INTERVAL_S', '0', /IMPORT_INTERVAL_S: must be a whole number from 1/],
     ['ADMIN_USERNAME', 'a b', /ADMIN_USERNAME: must be 3-64/],
+    ['EXCHANGE_RETENTION_S', '-1', /EXCHANGE_RETENTION_S: must be a whole number from 0/],
+    ['QUARANTINE_DIR', './exports/quarantine', /QUARANTINE_DIR: must be outside EXPORT_DIR/],
   ])('refuses a bad %s, naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

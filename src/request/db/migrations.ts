@@ -71,4 +71,20 @@ export const requestMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_refused_files': {
+    async up(db: Kysely<unknown>) {
+      // The exchange folder is read-only to the Request side, so a refused file stays where it is: it is
+      // recorded by its name in its stream folder and its identity (device, inode, size, times), and that
+      // very file is not read again. One row per file, so two importers refusing it at once log it once.
+      // SQLite adds one column per statement.
+      await db.schema.alterTable('quarantine_log').addColumn('name', 'text').execute();
+      await db.schema.alterTable('quarantine_log').addColumn('identity', 'text').execute();
+      await db.schema
+        .createIndex('quarantine_log_refused')
+        .on('quarantine_log')
+        .columns(['stream', 'name', 'identity'])
+        .unique()
+        .execute();
+    },
+  },
 };

@@ -66,9 +66,15 @@ export interface ImportStreamsTable {
   newest_seen: number;
 }
 
+/** Files the importer refused. */
 export interface QuarantineLogTable {
+  /** The copy in the quarantine folder; the file in the exchange folder when none could be made. */
   file: string;
   stream: string;
+  /** The file's name in its stream folder (null on rows from before the exchange folder was read-only). */
+  name: string | null;
+  /** Which file held that name: device, inode, size and times (see importer/identity.ts). */
+  identity: string | null;
   code: string;
   reason: string;
   quarantined_at: string;

@@ -1,4 +1,3 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
   type BatchFile,
@@ -10,12 +9,16 @@ import {
 } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { applyFile, unmetRequirements } from './apply-file.js';
+import { identityOf } from './identity.js';
 import { advancePosition, setNewestSeen, setWaiting, streamState } from './import-streams.js';
 import { type ImportContext, type ImportPass, LostRace, noteApplied } from './pass.js';
+import { refusedBefore } from './quarantine.js';
 
-const removeConsumed = (file: string) => fs.rm(file, { force: true });
-
-/** Applies a stream's batches in sequence order from its position + 1, until a gap or a batch that waits. */
+/**
+ * Applies a stream's batches in sequence order from its position + 1, until a gap or a batch that waits.
+ * Files stay in the folder once applied (the Request side only reads it), and files may arrive in any
+ * order (a mirror copies them so): the position alone says which are done.
+ */
 export async function importBatches(pass: ImportPass, stream: Stream): Promise<void> {
   const { db } = pass.ctx;
   const dir = streamDir(pass.ctx.exchangeDir, stream);
@@ -23,26 +26,34 @@ export async function importBatches(pass: ImportPass, stream: Stream): Promise<v
   let state = await streamState(db, stream);
   const newest = batches.at(-1)?.seq ?? 0;
   if (newest > state.newest_seen) await setNewestSeen(db, stream, newest);
+  let refused: number | undefined;
   for (const { seq, name } of batches) {
-    const file = path.join(dir, name);
-    if (seq <= state.last_seq) {
-      // Applied before (or covered by a snapshot): what it holds is committed, so it may go.
-      await removeConsumed(file);
-      continue;
-    }
+    // Applied before (or covered by a snapshot): known from the name alone, so it is never read again.
+    if (seq <= state.last_seq) continue;
     if (seq !== state.last_seq + 1) break; // a gap: wait for the missing batch
-    const outcome = await importBatch(pass, stream, file, seq);
-    if (outcome === 'stop') break;
+    const outcome = await importBatch(pass, stream, path.join(dir, name), seq);
+    if (outcome === 'refused') refused = seq;
+    if (outcome !== 'next') break;
     state = await streamState(db, stream);
   }
-  await recordWaiting(pass, stream, batches);
+  await recordWaiting(pass, stream, batches, refused);
 }
 
-/** Notes (or clears) the batch a stream waits for, keeping when the wait began. */
-async function recordWaiting({ ctx, result }: ImportPass, stream: Stream, batches: BatchFile[]): Promise<void> {
+/**
+ * Notes (or clears) the batch a stream waits for, keeping when the wait began. A refused batch counts as
+ * missing: only a snapshot or a corrected copy gets the stream past it.
+ */
+async function recordWaiting(
+  { ctx, result }: ImportPass,
+  stream: Stream,
+  batches: BatchFile[],
+  refused: number | undefined,
+): Promise<void> {
   const state = await streamState(ctx.db, stream);
-  const blocked = batches.some((b) => b.seq > state.last_seq + 1) && !batches.some((b) => b.seq === state.last_seq + 1);
-  const waitingFor = blocked ? state.last_seq + 1 : null;
+  const next = state.last_seq + 1;
+  const present = refused !== next && batches.some((b) => b.seq === next);
+  const blocked = !present && batches.some((b) => b.seq > next);
+  const waitingFor = blocked ? next : null;
   if (waitingFor !== null) result.waiting[stream] = waitingFor;
   if (waitingFor === state.waiting_for) return;
   if (waitingFor !== null) {
@@ -51,34 +62,39 @@ async function recordWaiting({ ctx, result }: ImportPass, stream: Stream, batche
   await setWaiting(ctx.db, stream, waitingFor);
 }
 
-/** Applies batch `seq`, the stream's next. 'stop' when the stream must wait (or its batch was refused). */
-async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: number): Promise<'next' | 'stop'> {
+type Outcome = 'next' | 'wait' | 'refused';
+
+/** Applies batch `seq`, the stream's next; 'wait' when what it names has not arrived, 'refused' when bad. */
+async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: number): Promise<Outcome> {
   const { ctx } = pass;
   const now = nowIso();
+  const name = path.basename(file);
+  // Taken before the file is opened: if a new file takes the name meanwhile, a refusal is not pinned on it.
+  const identity = await identityOf(file);
+  if (await refusedBefore(ctx.db, stream, name, identity)) return 'refused';
   try {
     const opened = await openBatch(ctx, stream, file, seq);
     const unmet = await unmetRequirements(ctx.db, opened.header.requires);
     if (unmet.length > 0) {
       // What it names has not arrived yet (its batch is on its way, or a snapshot will bring it).
-      ctx.logger.debug({ stream, seq, unmet }, `${stream}/${path.basename(file)} waits for ${unmet.join(', ')}`);
-      return 'stop';
+      ctx.logger.debug({ stream, seq, unmet }, `${stream}/${name} waits for ${unmet.join(', ')}`);
+      return 'wait';
     }
     const count = await ctx.db.transaction().execute(async (trx) => {
       // Compare-and-set on the stream's position, first: only one importer can apply batch `seq`.
-      if (!(await advancePosition(trx, stream, seq, path.basename(file), now))) throw new LostRace();
+      if (!(await advancePosition(trx, stream, seq, name, now))) throw new LostRace();
       return applyFile(trx, stream, opened, now);
     });
-    // Only now, after the commit, may the file go.
-    await removeConsumed(file);
-    ctx.logger.info({ stream, seq, count }, `applied ${stream}/${path.basename(file)}`);
+    ctx.logger.info({ stream, seq, count }, `applied ${stream}/${name}`);
     noteApplied(pass.result, stream, file, count);
     return 'next';
   } catch (err) {
     if (err instanceof LostRace) return 'next';
+    // Gone between the listing and the open: pruned by the Response side, or removed by a mirror.
     if (err instanceof RefusedFile && err.code === 'vanished') return 'next';
     if (err instanceof RefusedFile) {
-      await pass.refuse(file, stream, err);
-      return 'stop';
+      await pass.refuse(file, stream, err, identity);
+      return 'refused';
     }
     throw err;
   }

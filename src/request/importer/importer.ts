@@ -1,4 +1,4 @@
-import { IMPORT_ORDER, type RefusedFile, type Stream } from '../../exchange/index.js';
+import { IMPORT_ORDER } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { importBatches } from './batches.js';
 import type { ImportContext, ImportPass, ImportResult } from './pass.js';
@@ -9,8 +9,9 @@ export type { ImportContext, ImportResult } from './pass.js';
 
 /**
  * Applies what the exchange folder holds, stream by stream in dependency order: first the stream's
- * snapshot (snapshot.ts), then its batches in sequence order (batches.ts). docs/exchange-protocol.md
- * states what it guarantees.
+ * snapshot (snapshot.ts), then its batches in sequence order (batches.ts). It only reads the exchange
+ * folder, which may be read-only or a mirror: what it applied and what it refused are in its database.
+ * docs/exchange-protocol.md states what it guarantees.
  */
 export class Importer {
   /** Snapshots found already applied, kept across passes so an unchanged one is not read again. */
@@ -32,7 +33,10 @@ export class Importer {
     const pass: ImportPass = {
       ctx: this.ctx,
       result,
-      refuse: (file, stream, err) => this.refuse(file, stream, err, result),
+      refuse: async (file, stream, err, identity) => {
+        const recorded = await quarantine(this.ctx, file, stream, err, identity);
+        if (recorded) result.quarantined.push(recorded);
+      },
     };
     for (let round = 0; round < 100; round++) {
       const before = result.files.length + result.quarantined.length;
@@ -45,10 +49,5 @@ export class Importer {
     }
     result.imported_at = nowIso();
     return result;
-  }
-
-  private async refuse(file: string, stream: Stream, err: RefusedFile, result: ImportResult): Promise<void> {
-    const moved = await quarantine(this.ctx, file, stream, err);
-    if (moved) result.quarantined.push(moved);
   }
 }

@@ -28,8 +28,8 @@ export interface ImportResult {
 export interface ImportPass {
   readonly ctx: ImportContext;
   readonly result: ImportResult;
-  /** Moves a refused file to quarantine and notes it in the result. */
-  refuse(file: string, stream: Stream, err: RefusedFile): Promise<void>;
+  /** Records a refused file (judged as `identity`), copies it to quarantine and notes it in the result. */
+  refuse(file: string, stream: Stream, err: RefusedFile, identity: string | undefined): Promise<void>;
 }
 
 /** Another importer applied the same file first; ours rolled back. */

@@ -1,4 +1,3 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import {
@@ -13,18 +12,13 @@ import {
 import { nowIso } from '../../platform/db.js';
 import type { RequestDatabase } from '../db/schema.js';
 import { applyFile } from './apply-file.js';
+import { identityOf } from './identity.js';
 import { appliedStamps, claimSnapshotStamp, raisePosition, setLastApplied } from './import-streams.js';
 import { type ImportPass, LostRace, noteApplied } from './pass.js';
+import { refusedBefore } from './quarantine.js';
 
 /** A snapshot's stamp for one stream it covers: the newest batch of that stream it reflects. */
 type Stamp = [Stream, number];
-
-/** Which file a path holds now: a file renamed in is another inode; one written to has another ctime. */
-const identityOf = (file: string) =>
-  fs.lstat(file).then(
-    (st) => (st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : undefined),
-    () => undefined,
-  );
 
 /**
  * Per stream: the snapshot file last found already applied, and the applied stamps it was judged
@@ -78,7 +72,9 @@ export async function importSnapshot(pass: ImportPass, stream: Stream, settled: 
   const file = path.join(streamDir(pass.ctx.exchangeDir, stream), spec.file);
   const before = await identityOf(file);
   if (await settled.holds(db, stream, before, spec.covers)) return;
-  const opened = await openSnapshot(pass, stream, file);
+  // Refused before: it stays in the folder until the Response side writes a new one over it.
+  if (await refusedBefore(db, stream, spec.file, before)) return;
+  const opened = await openSnapshot(pass, stream, file, before);
   if (!opened) return;
   const stamps = stampsOf(opened.header, stream, spec.covers);
   const stamped = stamps.map(([s]) => s);
@@ -88,27 +84,27 @@ export async function importSnapshot(pass: ImportPass, stream: Stream, settled: 
     // The rollback rule: never go back to an older snapshot than one already applied.
     const [s, seq] = older;
     const reason = `snapshot stamped ${s} ${seq}, older than ${s} ${applied.get(s)} already applied`;
-    return pass.refuse(file, stream, new RefusedFile('replayed', reason));
+    return pass.refuse(file, stream, new RefusedFile('replayed', reason), before);
   }
   if (stamps.every(([s, seq]) => seq === (applied.get(s) ?? 0))) {
     // Already applied: remembered, so the next pass need not read it again.
     return settled.remember(db, stream, file, before, spec.covers, stamps);
   }
-  await applySnapshot(pass, stream, file, opened, stamps);
+  await applySnapshot(pass, stream, { file, identity: before }, opened, stamps);
 }
 
-/** The snapshot at `file`, authenticated; undefined when it vanished or was refused. */
-async function openSnapshot(pass: ImportPass, stream: Stream, file: string) {
+/** The snapshot at `file` (read as `identity`), authenticated; undefined when it vanished or was refused. */
+async function openSnapshot(pass: ImportPass, stream: Stream, file: string, identity: string | undefined) {
   let opened: ExchangeFile<Stream>;
   try {
     opened = await openExchangeFile(file, stream, pass.ctx.trustedKeys, { maxBytes: pass.ctx.maxFileBytes });
   } catch (err) {
     if (!(err instanceof RefusedFile)) throw err;
-    if (err.code !== 'vanished') await pass.refuse(file, stream, err);
+    if (err.code !== 'vanished') await pass.refuse(file, stream, err, identity);
     return undefined;
   }
   if (opened.header.kind !== 'snapshot') {
-    await pass.refuse(file, stream, new RefusedFile('wrong_place', 'a batch under a snapshot name'));
+    await pass.refuse(file, stream, new RefusedFile('wrong_place', 'a batch under a snapshot name'), identity);
     return undefined;
   }
   return opened;
@@ -132,7 +128,7 @@ function stampsOf(header: Header, stream: Stream, covered: readonly Stream[]): S
 async function applySnapshot(
   pass: ImportPass,
   stream: Stream,
-  file: string,
+  { file, identity }: { file: string; identity: string | undefined },
   opened: ExchangeFile<Stream>,
   stamps: readonly Stamp[],
 ): Promise<void> {
@@ -155,7 +151,7 @@ async function applySnapshot(
     noteApplied(pass.result, stream, file, count);
   } catch (err) {
     if (err instanceof LostRace) return;
-    if (err instanceof RefusedFile && err.code !== 'vanished') return pass.refuse(file, stream, err);
+    if (err instanceof RefusedFile && err.code !== 'vanished') return pass.refuse(file, stream, err, identity);
     if (err instanceof RefusedFile) return;
     throw err;
   }

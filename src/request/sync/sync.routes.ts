@@ -1,15 +1,16 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { type Static, Type } from 'typebox';
-import { listBatchFiles, STREAMS, type Stream, streamDir } from '../../exchange/index.js';
+import { STREAMS, type Stream } from '../../exchange/index.js';
 import { type App, AUTH_ERRORS, authenticate } from '../../platform/http.js';
 import type { RequestDeps } from '../deps.js';
+import { pendingBatches } from './pending.js';
 import { listImportStreams, quarantineCounts, recentQuarantined } from './sync.repository.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 const QuarantineEntry = Type.Object({
-  file: Type.String({ description: 'Where the refused file now is' }),
+  file: Type.String({
+    description: 'The copy in the quarantine folder (the file in the exchange folder when none was made)',
+  }),
   code: Type.String(),
   reason: Type.String(),
   quarantined_at: Type.String(),
@@ -39,25 +40,10 @@ const SyncStatus = Type.Object({
 
 const RECENT_QUARANTINED = 5;
 
-/** The oldest batch file past `lastSeq` still in the folder, and the newest sequence number there. */
-async function folderState(exchangeDir: string, stream: Stream, lastSeq: number) {
-  const dir = streamDir(exchangeDir, stream);
-  const batches = await listBatchFiles(dir).catch(() => []);
-  const newest = batches.at(-1)?.seq ?? 0;
-  const oldest = batches.find((b) => b.seq > lastSeq);
-  const oldestAt = oldest
-    ? await fs.stat(path.join(dir, oldest.name)).then(
-        (s) => s.mtimeMs,
-        () => undefined,
-      )
-    : undefined;
-  return { newest, oldestAt };
-}
-
 /**
  * GET /sync/status: per stream, how far the importer got and how far behind the Response Network it is.
- * Everything comes from the importer's bookkeeping plus one listing of each stream's folder (which holds
- * only unapplied batches: applied ones are removed), so it stays cheap to poll.
+ * Everything comes from the importer's bookkeeping plus one listing of each stream's folder (names only,
+ * and one stat), so it stays cheap to poll.
  */
 export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
   const db = deps.db.kysely;
@@ -80,7 +66,7 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
       for (const stream of STREAMS) {
         const s = states.find((r) => r.stream === stream);
         if (!s) continue;
-        const folder = await folderState(deps.config.exchangeDir, stream, s.last_seq);
+        const folder = await pendingBatches(deps.config.exchangeDir, stream, s.last_seq);
         const newestSeen = Math.max(s.newest_seen, folder.newest);
         const behind = Math.max(0, newestSeen - s.last_seq);
         let lag: number | null = null;

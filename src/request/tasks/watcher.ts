@@ -7,6 +7,9 @@ import { addCoalesced, addUncoalesced } from '../../platform/coalescing.js';
 import type { Logger } from '../../platform/logger.js';
 import { IMPORT_TASK, type ImportTaskData } from './registry.js';
 
+/** How often the watcher looks for folders that appeared, went or were replaced: a few stats, no listing. */
+const RECHECK_MS = 1000;
+
 /**
  * Enqueues an import within milliseconds of a file landing in the exchange folder, so a change does not
  * wait for the next scheduled run. Events within `coalesceMs` become one job, and so do files landing
@@ -16,6 +19,11 @@ import { IMPORT_TASK, type ImportTaskData } from './registry.js';
  * One plain fs.watch per stream folder (inotify, FSEvents, ReadDirectoryChangesW): an event costs next
  * to nothing. A watcher that re-reads and stats the whole folder on every event (as chokidar does) would
  * spend most of the Request worker's CPU once hundreds of batch files wait.
+ *
+ * It never creates anything: the exchange folder is the Response side's (or a mirror's), and may be
+ * read-only here. Folders that do not exist yet, or are replaced (a mirror made them again), are watched
+ * once they appear, seen by an event in the folder above or by a stat every second; the scheduled import
+ * runs whatever the watcher misses.
  */
 export async function watchExchange(
   exchangeDir: string,
@@ -23,9 +31,6 @@ export async function watchExchange(
   logger: Logger,
   coalesceMs = 5,
 ): Promise<{ close(): Promise<void> }> {
-  // Watch folders that exist from the start: a file written right after its folder was made can be
-  // missed while the watcher is still attaching to the new folder.
-  for (const stream of STREAMS) await fs.mkdir(path.join(exchangeDir, stream), { recursive: true, mode: 0o700 });
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const fire = () => {
@@ -40,38 +45,31 @@ export async function watchExchange(
   const wake = () => {
     if (!closed) timer ??= setTimeout(fire, coalesceMs);
   };
-  const watchers = new Map<string, FSWatcher>();
-  const attach = (dir: string, onEvent: (name: string | null) => void) => {
-    watchers.get(dir)?.close();
-    try {
-      const watcher = watch(dir, (_event, name) => onEvent(name === null ? null : String(name)));
-      watcher.on('error', (err) => {
-        logger.warn({ err: err.message, dir }, 'exchange folder watch error; the schedule still imports');
-        watcher.close();
-        if (watchers.get(dir) === watcher) watchers.delete(dir);
-      });
-      watchers.set(dir, watcher);
-    } catch (err) {
-      logger.warn({ err: (err as Error).message, dir }, 'cannot watch exchange folder; the schedule still imports');
-    }
-  };
-  // A name that appeared (not one the importer just deleted, nor a writer's temporary file) wakes it.
+  // A name that appeared (not one that went, nor a temporary file a writer or rsync will rename) wakes it.
   const onStreamEvent = (dir: string) => (name: string | null) => {
     if (name === null) return wake();
     if (isTempName(name)) return;
     fs.access(path.join(dir, name)).then(wake, () => undefined);
   };
-  for (const stream of STREAMS) {
-    const dir = path.join(exchangeDir, stream);
-    attach(dir, onStreamEvent(dir));
-  }
-  // The exchange folder itself: a stream folder made again (removed by hand, restored) is watched anew.
-  attach(exchangeDir, (name) => {
-    if (name === null || !isStream(name)) return;
-    const dir = path.join(exchangeDir, name);
-    attach(dir, onStreamEvent(dir));
-    wake();
+  const folders = new FolderWatches(logger);
+  const refresh = serialized(async (wakeOnNew: boolean) => {
+    let attached = await folders.sync(exchangeDir, (name) => {
+      // A stream folder made (or made again) shows here first: watch it now rather than at the next stat.
+      if (name === null || isStream(name)) void refresh(true);
+    });
+    for (const stream of STREAMS) {
+      const dir = path.join(exchangeDir, stream);
+      attached = (await folders.sync(dir, onStreamEvent(dir))) || attached;
+    }
+    // Files may have landed in a new folder before its watch began.
+    if (attached && wakeOnNew) wake();
   });
+  await refresh(false);
+  if (folders.count < STREAMS.length + 1) {
+    logger.info({ dir: exchangeDir }, 'the exchange folder or a stream folder is not there yet; watching for it');
+  }
+  const recheck = setInterval(() => void refresh(true), RECHECK_MS);
+  recheck.unref();
   // Files that landed while no watcher ran: a job of its own, not coalesced. The waiting job it would
   // join may belong to the worker this one replaces, killed before it started; BullMQ revives that only
   // after its stall check (30 s).
@@ -82,8 +80,68 @@ export async function watchExchange(
     async close() {
       closed = true;
       clearTimeout(timer);
-      for (const watcher of watchers.values()) watcher.close();
-      watchers.clear();
+      clearInterval(recheck);
+      folders.closeAll();
     },
+  };
+}
+
+/** The folders being watched, each with the inode it was watched as. */
+class FolderWatches {
+  private readonly watches = new Map<string, { watcher: FSWatcher; ino: number; dev: number }>();
+  private closed = false;
+
+  constructor(private readonly logger: Logger) {}
+
+  /**
+   * Watches `dir` if it is a folder that is not watched yet (or was replaced since), and stops watching
+   * one that went. True when a watch began.
+   */
+  async sync(dir: string, onEvent: (name: string | null) => void): Promise<boolean> {
+    const st = await fs.stat(dir).catch(() => undefined);
+    if (this.closed) return false; // a look that was under way when the watcher closed
+    const held = this.watches.get(dir);
+    if (held && st?.isDirectory() && held.ino === st.ino && held.dev === st.dev) return false;
+    held?.watcher.close();
+    this.watches.delete(dir);
+    if (!st?.isDirectory()) return false;
+    try {
+      const watcher = watch(dir, (_event, name) => onEvent(name === null ? null : String(name)));
+      watcher.on('error', (err) => {
+        this.logger.warn({ err: err.message, dir }, 'exchange folder watch error; the schedule still imports');
+        watcher.close();
+        if (this.watches.get(dir)?.watcher === watcher) this.watches.delete(dir);
+      });
+      this.watches.set(dir, { watcher, ino: st.ino, dev: st.dev });
+      return true;
+    } catch (err) {
+      this.logger.warn(
+        { err: (err as Error).message, dir },
+        'cannot watch exchange folder; the schedule still imports',
+      );
+      return false;
+    }
+  }
+
+  get count(): number {
+    return this.watches.size;
+  }
+
+  closeAll(): void {
+    this.closed = true;
+    for (const { watcher } of this.watches.values()) watcher.close();
+    this.watches.clear();
+  }
+}
+
+/** `fn` run one call at a time: a call made while one runs waits for it, then runs once more. */
+function serialized<A>(fn: (arg: A) => Promise<void>): (arg: A) => Promise<void> {
+  let running: Promise<void> = Promise.resolve();
+  return (arg) => {
+    running = running.then(
+      () => fn(arg),
+      () => fn(arg),
+    );
+    return running.catch(() => undefined);
   };
 }
