@@ -25,7 +25,7 @@ import { dialects, type TestEnv, testEnv } from '../helpers/system.js';
  * Issue 4, guarantee 3: each bad file is refused with one clear log line, copied to quarantine and
  * recorded, applies nothing (not even its good first records), and does not stop the importer: the
  * stream behind it waits, other streams flow, and the next snapshot heals the gap. The refused file
- * itself stays where it is (issue 10: the Request side never writes to the exchange folder), and that
+ * itself stays where it is (the Request side never writes to the exchange folder), and that
  * very file is not read or logged again.
  */
 describe.each(dialects())('bad exchange files (%s)', (dialect) => {

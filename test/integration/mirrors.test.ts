@@ -25,7 +25,7 @@ const REMOVABLE_MEDIA_RECIPE =
   'rm -rf "$2.new" && cp -a "$1" "$2.new" && mv "$2" "$2.old" && mv "$2.new" "$2" && rm -rf "$2.old"';
 
 /**
- * Issue 10, item 4: the Request side's exchange folder (B) may be a copy of the Response side's (A) kept
+ * The Request side's exchange folder (B) may be a copy of the Response side's (A) kept
  * by another tool. Files then arrive in any order, pruned ones disappear, and a file being copied sits
  * under a temporary name until it is renamed into place. The importer converges whatever the order.
  */

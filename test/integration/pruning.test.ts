@@ -31,7 +31,7 @@ const count = async (db: Db<ResponseDatabase>, table: 'outbox' | 'export_batches
   );
 
 /**
- * Issue 10, item 3: the scheduled (snapshot) export removes batch files older than the retention whose
+ * The scheduled (snapshot) export removes batch files older than the retention whose
  * changes the snapshot it wrote carries, with their outbox and export_batches rows; a Request side that
  * was away longer catches up from the snapshots and loses nothing.
  */

@@ -53,9 +53,9 @@ const unsupported = readOnlyUnsupported();
 if (unsupported) console.log(`[netsync tests] read-only exchange folder test skipped: ${unsupported}`);
 
 /**
- * Issue 10, item 2, enforced by the operating system: the Request worker and API run in a private mount
- * namespace where their exchange folder (B, a copy of the Response side's folder A kept by a copier) is a
- * read-only bind mount. Changes still flow, a refused file is copied to the Request side's own
+ * The Request side never writes to its exchange folder, with the operating system as the judge: its
+ * worker and API run in a private mount namespace where their exchange folder (B, a copy of the
+ * Response side's folder A kept by a copier) is a read-only bind mount. Changes still flow, a refused file is copied to the Request side's own
  * quarantine, nothing under B changes, and no write was even attempted (no EROFS or EACCES logged).
  */
 describe.skipIf(unsupported !== undefined)('a Request side whose exchange folder the OS makes read-only', () => {

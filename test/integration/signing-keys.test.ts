@@ -18,7 +18,7 @@ import {
 import { sideEnv, type TestEnv, testEnv } from '../helpers/system.js';
 
 /**
- * Issue 10, item 1: the Request side verifies with public keys and holds nothing that signs. What a
+ * The Request side verifies with public keys and holds nothing that signs. What a
  * Request process has (its configuration and secrets) cannot make a file another Request side accepts,
  * and a key is rotated by trusting the new one beside the old before signing with it.
  */
