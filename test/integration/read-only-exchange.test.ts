@@ -55,8 +55,9 @@ if (unsupported) console.log(`[netsync tests] read-only exchange folder test ski
 /**
  * The Request side never writes to its exchange folder, with the operating system as the judge: its
  * worker and API run in a private mount namespace where their exchange folder (B, a copy of the
- * Response side's folder A kept by a copier) is a read-only bind mount. Changes still flow, a refused file is copied to the Request side's own
- * quarantine, nothing under B changes, and no write was even attempted (no EROFS or EACCES logged).
+ * Response side's folder A kept by a copier) is a read-only bind mount. Changes still flow, a refused
+ * file is copied to the Request side's own quarantine, nothing under B changes, and no write was even
+ * attempted (no EROFS or EACCES logged).
  */
 describe.skipIf(unsupported !== undefined)('a Request side whose exchange folder the OS makes read-only', () => {
   let env: TestEnv;
