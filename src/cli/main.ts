@@ -13,9 +13,7 @@ import { registerQueue } from './queue.js';
 import { registerResult } from './result.js';
 import { registerRun } from './run.js';
 import { cliConfig, reportFailure } from './shared.js';
-import { up } from './up.js';
-
-type Side = 'response' | 'request';
+import { type Side, up } from './up.js';
 
 /**
  * The configuration (with `.env`) and the secrets: what a long-lived part starts from. A part of one
@@ -52,9 +50,20 @@ const program = new Command('netsync')
 
 program
   .command('up')
-  .description('run both networks (APIs, workers, schedulers) and a local Redis if none answers')
-  // Both sides in one process, holding both halves of the key pair: exempt from refuseSigningKey.
-  .action(() => serve(up, { makeSigningKey: true }));
+  .argument('[side]', 'only this side, for a machine of its own: response or request')
+  .description('run both networks (APIs, workers, schedulers), or one side, and a local Redis if none answers')
+  .action((side?: string) => {
+    if (side === undefined) {
+      // Both sides in one process, holding both halves of the key pair: exempt from refuseSigningKey.
+      return serve(up, { makeSigningKey: true });
+    }
+    if (side !== 'response' && side !== 'request') {
+      process.stderr.write(`netsync: up takes "response" or "request" (or nothing for both), not "${side}"\n`);
+      process.exit(2);
+    }
+    // Only the Response side may make the key pair; the Request side alone must be given its keys.
+    return serve((rt) => up(rt, side), { makeSigningKey: side === 'response', side });
+  });
 
 const side = (name: Side, parts: Record<'api' | 'worker' | 'beat', (rt: Runtime) => Promise<unknown>>) => {
   const cmd = program
