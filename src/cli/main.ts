@@ -13,6 +13,7 @@ import { registerQueue } from './queue.js';
 import { registerResult } from './result.js';
 import { registerRun } from './run.js';
 import { cliConfig, reportFailure } from './shared.js';
+import { registerSync } from './sync.js';
 import { type Side, up } from './up.js';
 
 /**
@@ -86,7 +87,15 @@ side('response', { api: startResponseApi, worker: (rt) => startResponseWorker(rt
 side('request', { api: startRequestApi, worker: (rt) => startRequestWorker(rt), beat: startRequestBeat });
 
 // The operator's commands (the seed's LLEN celery, celery inspect, AsyncResult, debug_celery.py).
-for (const register of [registerInspect, registerQueue, registerResult, registerConfig, registerRun, registerKeys]) {
+for (const register of [
+  registerInspect,
+  registerQueue,
+  registerResult,
+  registerConfig,
+  registerRun,
+  registerKeys,
+  registerSync,
+]) {
   register(program);
 }
 

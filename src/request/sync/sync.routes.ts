@@ -1,52 +1,9 @@
-import { type Static, Type } from 'typebox';
-import { STREAMS, type Stream } from '../../exchange/index.js';
 import { type App, AUTH_ERRORS, authenticate } from '../../platform/http.js';
 import type { RequestDeps } from '../deps.js';
-import { pendingBatches } from './pending.js';
-import { listImportStreams, quarantineCounts, recentQuarantined } from './sync.repository.js';
+import { readSyncStatus, SyncStatus } from './sync-status.js';
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
-
-const QuarantineEntry = Type.Object({
-  file: Type.String({
-    description: 'The copy in the quarantine folder (the file in the exchange folder when none was made)',
-  }),
-  code: Type.String(),
-  reason: Type.String(),
-  quarantined_at: Type.String(),
-});
-
-const StreamStatus = Type.Object({
-  last_file: Nullable(Type.String()),
-  last_applied_at: Nullable(Type.String()),
-  last_seq: Type.Integer({ description: 'Newest batch applied (or covered by an applied snapshot)' }),
-  snapshot_seq: Type.Integer({ description: 'Stamp of the newest snapshot applied' }),
-  newest_seen: Type.Integer({ description: 'Newest sequence number seen in the exchange folder' }),
-  behind: Type.Integer({ description: 'newest_seen - last_seq: batches written but not applied yet' }),
-  lag_seconds: Nullable(
-    Type.Number({ description: 'Age of the oldest unapplied batch file in the folder; 0 when caught up' }),
-  ),
-  waiting_for: Nullable(Type.Integer({ description: 'The missing batch this stream cannot pass' })),
-  waiting_since: Nullable(Type.String()),
-  quarantine: Type.Object({ count: Type.Integer(), recent: Type.Array(QuarantineEntry) }),
-});
-
-const SyncStatus = Type.Object({
-  checked_at: Type.String(),
-  streams: Type.Object(
-    Object.fromEntries(STREAMS.map((s) => [s, StreamStatus])) as Record<Stream, typeof StreamStatus>,
-  ),
-});
-
-const RECENT_QUARANTINED = 5;
-
-/**
- * GET /sync/status: per stream, how far the importer got and how far behind the Response Network it is.
- * Everything comes from the importer's bookkeeping plus one listing of each stream's folder (names only,
- * and one stat), so it stays cheap to poll.
- */
+/** GET /sync/status: per stream, how far the importer got and how far behind the Response Network it is. */
 export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
-  const db = deps.db.kysely;
   app.get(
     '/sync/status',
     {
@@ -58,38 +15,6 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
         response: { 200: SyncStatus, ...AUTH_ERRORS },
       },
     },
-    async () => {
-      const now = Date.now();
-      const states = await listImportStreams(db);
-      const counts = await quarantineCounts(db);
-      const streams = {} as Record<Stream, Static<typeof StreamStatus>>;
-      for (const stream of STREAMS) {
-        const s = states.find((r) => r.stream === stream);
-        if (!s) continue;
-        const folder = await pendingBatches(deps.config.exchangeDir, stream, s.last_seq);
-        const newestSeen = Math.max(s.newest_seen, folder.newest);
-        const behind = Math.max(0, newestSeen - s.last_seq);
-        let lag: number | null = null;
-        if (behind === 0) lag = 0;
-        else if (folder.oldestAt !== undefined) lag = Math.max(0, (now - folder.oldestAt) / 1000);
-        else if (s.waiting_since) lag = Math.max(0, (now - Date.parse(s.waiting_since)) / 1000);
-        streams[stream] = {
-          last_file: s.last_file,
-          last_applied_at: s.last_applied_at,
-          last_seq: s.last_seq,
-          snapshot_seq: s.snapshot_seq,
-          newest_seen: newestSeen,
-          behind,
-          lag_seconds: lag === null ? null : Math.round(lag * 1000) / 1000,
-          waiting_for: s.waiting_for,
-          waiting_since: s.waiting_since,
-          quarantine: {
-            count: counts.get(stream) ?? 0,
-            recent: await recentQuarantined(db, stream, RECENT_QUARANTINED),
-          },
-        };
-      }
-      return { checked_at: new Date(now).toISOString(), streams };
-    },
+    () => readSyncStatus(deps.db.kysely, deps.config.exchangeDir),
   );
 }

@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { migrate, openDb } from '../platform/db.js';
+import { requestMigrations } from '../request/db/migrations.js';
+import type { RequestDatabase } from '../request/db/schema.js';
+import { readSyncStatus } from '../request/sync/sync-status.js';
+import { action, cliConfig, jsonOption, print, table } from './shared.js';
+
+/**
+ * `netsync sync status`, on a Request machine: what GET /sync/status shows, read straight from the
+ * Request database and the exchange folder, so it works while the API is down and needs no token.
+ */
+async function status(opts: { json?: boolean }): Promise<number> {
+  const config = cliConfig();
+  const db = await openDb<RequestDatabase>(config.requestDatabaseUrl);
+  try {
+    await migrate(db, requestMigrations);
+    const report = await readSyncStatus(db.kysely, config.exchangeDir);
+    const rows = Object.entries(report.streams).map(([stream, s]) => ({ stream, ...s }));
+    print(opts.json, report, () =>
+      table(
+        rows,
+        [
+          ['STREAM', (r) => r.stream],
+          ['APPLIED', (r) => r.last_seq],
+          ['NEWEST', (r) => r.newest_seen],
+          ['BEHIND', (r) => r.behind],
+          ['LAG S', (r) => r.lag_seconds],
+          ['WAITING FOR', (r) => r.waiting_for],
+          ['REFUSED', (r) => r.quarantine.count],
+          ['LAST FILE', (r) => r.last_file],
+          ['APPLIED AT', (r) => r.last_applied_at],
+        ],
+        '(the importer has not run yet)',
+      ),
+    );
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+export function registerSync(program: Command): void {
+  program
+    .command('sync')
+    .description('the exchange as the Request side sees it')
+    .command('status')
+    .description('per stream: newest applied, newest in the exchange folder, how far behind, refused files')
+    .addOption(jsonOption())
+    .action(action(status));
+}
