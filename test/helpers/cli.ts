@@ -69,3 +69,13 @@ export function runScript(script: string, args: string[], env: Record<string, st
     },
   };
 }
+
+/** POSTs JSON to a running netsync (a child process started with runCli), with a bearer token if given. */
+export async function post(url: string, body: unknown, token?: string) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}

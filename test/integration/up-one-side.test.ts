@@ -1,17 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, type RunningCli, runCli } from '../helpers/cli.js';
+import { freePort, post, type RunningCli, runCli } from '../helpers/cli.js';
 import { EVENT_DEADLINE_MS, sideEnv, type TestEnv, testEnv, waitFor } from '../helpers/system.js';
-
-const post = async (url: string, body: unknown, token?: string) => {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-};
 
 /** The address an `up` printed for a network, e.g. "Response Network  http://127.0.0.1:40123". */
 const addressOf = (output: string, network: 'Response' | 'Request') =>

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateSigningKey, parseSigningKey } from '../../src/exchange/keys.js';
 import { pingRedis } from '../../src/platform/redis.js';
-import { freePort, runCli } from '../helpers/cli.js';
+import { freePort, post, runCli } from '../helpers/cli.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -16,15 +16,6 @@ function workdir(): string {
   dirs.push(d);
   return d;
 }
-
-const post = async (url: string, body: unknown, token?: string) => {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-};
 
 async function loginOk(base: string, username: string, password: string, timeoutMs = 3000): Promise<boolean> {
   const start = Date.now();
