@@ -164,8 +164,25 @@ async function openPostgres<Schema>(url: string): Promise<Db<Schema>> {
   };
 }
 
-/** Runs the given migrations in name order; safe to call from several processes at once. */
+/**
+ * Runs the given migrations in name order; safe to call from several processes at once.
+ *
+ * Kysely's migrator lists every table of the whole PostgreSQL database and resolves each by name
+ * (`pg_get_serial_sequence`): a schema that someone else drops at that moment (another netsync on a shared
+ * server, a test suite cleaning up) fails the listing with 3F000 "schema does not exist", though nothing of
+ * ours is wrong. That listing is retried; any other error is not.
+ */
 export async function migrate<Schema>(db: Db<Schema>, migrations: Record<string, Migration>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(db, migrations);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '3F000' || attempt >= 5) throw err;
+    }
+  }
+}
+
+async function migrateOnce<Schema>(db: Db<Schema>, migrations: Record<string, Migration>): Promise<void> {
   const database = sqliteOf.get(db);
   // Never destroyed: that would close the connection it shares with db.kysely.
   const migrationDb = database ? new Kysely<unknown>({ dialect: new MigrationSqliteDialect(database) }) : db.kysely;

@@ -48,30 +48,15 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const fakeHash = (seed: string): string =>
   `$2b$04$${createHash('sha256').update(seed).digest('hex').slice(0, 53)}`;
 
-/**
- * Kysely's migrator lists every table of the whole database and resolves each by name
- * (`pg_get_serial_sequence`): a schema that another suite drops at that moment fails it with 3F000
- * "schema does not exist". Tests share one PostgreSQL and drop schemas all the time, so retry that.
- */
-async function migrateRetrying<S>(db: Db<S>, migrations: Parameters<typeof migrate<S>>[1]): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await migrate(db, migrations);
-    } catch (err) {
-      if ((err as { code?: string }).code !== '3F000' || attempt >= 5) throw err;
-    }
-  }
-}
-
 export async function openResponseDb(env: TestEnv): Promise<Db<ResponseDatabase>> {
   const db = await openDb<ResponseDatabase>(env.config.responseDatabaseUrl);
-  await migrateRetrying(db, responseMigrations(db.dialect));
+  await migrate(db, responseMigrations(db.dialect));
   return db;
 }
 
 export async function openRequestDb(env: TestEnv): Promise<Db<RequestDatabase>> {
   const db = await openDb<RequestDatabase>(env.config.requestDatabaseUrl);
-  await migrateRetrying(db, requestMigrations);
+  await migrate(db, requestMigrations);
   return db;
 }
 
