@@ -28,16 +28,31 @@ export interface RunningCli {
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-/** Runs `netsync <args>` from the TypeScript sources in a child process, as a user would run it. */
-export function runCli(args: string[], env: Record<string, string>, cwd = ROOT): RunningCli {
-  return runScript(path.join(ROOT, 'src/cli/main.ts'), args, env, cwd);
+/**
+ * Runs `netsync <args>` from the TypeScript sources in a child process, as a user would run it; `wrap` is a
+ * command line put in front (for example a private mount namespace, see read-only.ts).
+ */
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  cwd = ROOT,
+  wrap: readonly string[] = [],
+): RunningCli {
+  return runScript(path.join(ROOT, 'src/cli/main.ts'), args, env, cwd, wrap);
 }
 
 /** Runs a TypeScript file in a child process, collecting what it prints. */
-export function runScript(script: string, args: string[], env: Record<string, string>, cwd = ROOT): RunningCli {
+export function runScript(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd = ROOT,
+  wrap: readonly string[] = [],
+): RunningCli {
   // tsx resolved from here, so the child may run in any folder.
   const tsx = import.meta.resolve('tsx');
-  const child = spawn(process.execPath, ['--import', tsx, path.resolve(ROOT, script), ...args], {
+  const [command, ...rest] = [...wrap, process.execPath, '--import', tsx, path.resolve(ROOT, script), ...args];
+  const child = spawn(command as string, rest, {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

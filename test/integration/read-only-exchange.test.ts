@@ -1,6 +1,4 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,39 +13,10 @@ import { startResponseApi, startResponseWorker } from '../../src/response/start.
 import { freePort } from '../helpers/cli.js';
 import { ChildPart, craftFile, freshSigningKey, openRequestDb, pcRecord } from '../helpers/exchange.js';
 import { copyInto, listingWithInodes, mirrorOnce } from '../helpers/mirror.js';
+import { READ_ONLY, readOnlyUnsupported } from '../helpers/read-only.js';
 import { bearer, login, type TestEnv, testEnv, testRuntime, waitFor } from '../helpers/system.js';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
-
-/**
- * In a private mount namespace, makes `$RO_DIR` a read-only bind mount of itself, then runs the rest of
- * the command line: the operating system, not netsync, refuses every write under it.
- */
-const READ_ONLY = [
-  'unshare',
-  '-m',
-  'sh',
-  '-c',
-  'mount --bind "$RO_DIR" "$RO_DIR" && mount -o remount,ro,bind "$RO_DIR" && exec "$@"',
-  'sh',
-];
-
-/** Why this machine cannot run the test (not root, no unshare, mounts not allowed), or undefined. */
-function readOnlyUnsupported(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netsync-ro-probe-'));
-  try {
-    const probe = spawnSync(READ_ONLY[0] as string, [...READ_ONLY.slice(1), 'touch', path.join(dir, 'probe')], {
-      env: { PATH: process.env.PATH ?? '', RO_DIR: dir },
-      encoding: 'utf8',
-    });
-    if (probe.error) return `cannot run unshare: ${probe.error.message}`;
-    if (/Read-only file system/.test(probe.stderr)) return undefined;
-    return `a read-only bind mount in a private mount namespace did not work: ${probe.stderr.trim() || probe.status}`;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const unsupported = readOnlyUnsupported();
 if (unsupported) console.log(`[netsync tests] read-only exchange folder test skipped: ${unsupported}`);
