@@ -60,8 +60,8 @@ export type SyncStatus = Static<typeof SyncStatus>;
 const RECENT_QUARANTINED = 5;
 
 /**
- * Per stream, how far the importer got and how far behind the Response Network it is (GET /sync/status,
- * `netsync sync status`). Everything comes from the importer's bookkeeping plus one listing of each
+ * Per stream, how far the importer got and how far behind the Response Network it is, and the files the
+ * safety valve holds (GET /sync/status, `netsync sync status`). Everything comes from the importer's bookkeeping plus one listing of each
  * stream's folder (names only, and one stat), so it stays cheap to poll.
  */
 export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: string): Promise<SyncStatus> {
