@@ -3,7 +3,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type SettingRecord, streamDir, type UserRecord } from '../../src/exchange/index.js';
+import {
+  batchFileName,
+  type PasswordChangeRecord,
+  type SettingRecord,
+  streamDir,
+  type UserRecord,
+  writeExchangeFile,
+} from '../../src/exchange/index.js';
 import type { Db } from '../../src/platform/db.js';
 import type { App } from '../../src/platform/http.js';
 import { hashPassword } from '../../src/platform/passwords.js';
@@ -16,6 +23,9 @@ import {
   importerFor,
   memoryLogger,
   openRequestDb,
+  pcRecord,
+  requestCredentials,
+  signerOf,
   trustedOf,
   userRec,
   writeBatch,
@@ -45,6 +55,17 @@ const setting = (key: string): SettingRecord => ({
   deleted_at: null,
   version: 1,
 });
+
+/** A password_changes batch stamped with the users batch that holds its users, as the Response side writes it. */
+async function writeRequiring(env: TestEnv, seq: number, records: PasswordChangeRecord[], users: number) {
+  await writeExchangeFile(
+    streamDir(env.config.exchangeDir, 'password_changes'),
+    batchFileName(seq),
+    { kind: 'batch', stream: 'password_changes', seq, created_at: AT, requires: { users } },
+    records.map((r) => JSON.stringify(r)),
+    signerOf(env),
+  );
+}
 
 /** Accounts that can log in on the Request side: neither deleted nor deactivated. */
 async function liveAccounts(db: Kysely<RequestDatabase>): Promise<number> {
@@ -161,6 +182,19 @@ describe.each(dialects())('the safety valve, MAX_ACCOUNT_REMOVALS=3 (%s)', (dial
     expect(await liveAccounts(req.kysely)).toBe(10 - 4 + 1);
     expect(await heldRows(req.kysely)).toEqual([]);
     expect(heldWarnings(log.entries)).toHaveLength(1);
+  });
+
+  it('lets password changes of synced users through; one needing the held users batch waits', async () => {
+    const { users, importer } = await withAccounts(10);
+    const [a, b] = users as [UserRecord, UserRecord];
+    await writeBatch(env, 'users', 2, users.slice(2, 6).map(deleted));
+    await writeRequiring(env, 1, [pcRecord(a.id, 2)], 1);
+    await writeRequiring(env, 2, [pcRecord(b.id, 2)], 2);
+    const result = await importer.importAll();
+    expect(result.held).toHaveLength(1);
+    expect(result.applied).toEqual({ password_changes: 1 });
+    const versions = await requestCredentials(req.kysely);
+    expect([versions.get(a.id)?.password_version, versions.get(b.id)?.password_version]).toEqual([2, 1]);
   });
 
   it('applies a file at the limit at once, and counts only accounts it really removes', async () => {
