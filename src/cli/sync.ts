@@ -1,9 +1,25 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { migrate, openDb } from '../platform/db.js';
+import type { Config } from '../platform/config.js';
+import { type Db, migrate, openDb } from '../platform/db.js';
 import { requestMigrations } from '../request/db/migrations.js';
 import type { RequestDatabase } from '../request/db/schema.js';
+import { confirmHeld, type HeldFileRow, listHeldFiles } from '../request/importer/held-files.js';
 import { readSyncStatus } from '../request/sync/sync-status.js';
-import { action, cliConfig, jsonOption, print, table } from './shared.js';
+import { IMPORT_TASK, type ImportTaskData } from '../request/tasks/registry.js';
+import { action, CliError, cliConfig, jsonOption, print, table, withTargets } from './shared.js';
+
+/** Runs `fn` on the Request database, migrated: the commands here read it directly, API or not. */
+async function withRequestDb<T>(config: Config, fn: (db: Db<RequestDatabase>) => Promise<T>): Promise<T> {
+  const db = await openDb<RequestDatabase>(config.requestDatabaseUrl);
+  try {
+    await migrate(db, requestMigrations);
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
 
 /**
  * `netsync sync status`, on a Request machine: what GET /sync/status shows, read straight from the
@@ -11,40 +27,137 @@ import { action, cliConfig, jsonOption, print, table } from './shared.js';
  */
 async function status(opts: { json?: boolean }): Promise<number> {
   const config = cliConfig();
-  const db = await openDb<RequestDatabase>(config.requestDatabaseUrl);
-  try {
-    await migrate(db, requestMigrations);
+  return withRequestDb(config, async (db) => {
     const report = await readSyncStatus(db.kysely, config.exchangeDir);
     const rows = Object.entries(report.streams).map(([stream, s]) => ({ stream, ...s }));
-    print(opts.json, report, () =>
-      table(
-        rows,
-        [
-          ['STREAM', (r) => r.stream],
-          ['APPLIED', (r) => r.last_seq],
-          ['NEWEST', (r) => r.newest_seen],
-          ['BEHIND', (r) => r.behind],
-          ['LAG S', (r) => r.lag_seconds],
-          ['WAITING FOR', (r) => r.waiting_for],
-          ['REFUSED', (r) => r.quarantine.count],
-          ['LAST FILE', (r) => r.last_file],
-          ['APPLIED AT', (r) => r.last_applied_at],
-        ],
-        '(the importer has not run yet)',
-      ),
+    print(
+      opts.json,
+      report,
+      () =>
+        table(
+          rows,
+          [
+            ['STREAM', (r) => r.stream],
+            ['APPLIED', (r) => r.last_seq],
+            ['NEWEST', (r) => r.newest_seen],
+            ['BEHIND', (r) => r.behind],
+            ['LAG S', (r) => r.lag_seconds],
+            ['WAITING FOR', (r) => r.waiting_for],
+            ['REFUSED', (r) => r.quarantine.count],
+            ['LAST FILE', (r) => r.last_file],
+            ['APPLIED AT', (r) => r.last_applied_at],
+          ],
+          '(the importer has not run yet)',
+        ) + heldText(report.held),
     );
     return 0;
-  } finally {
-    await db.close();
+  });
+}
+
+/** The held files under the streams table, with what to do about them; nothing when none is held. */
+function heldText(
+  held: readonly { file: string; removals: number; limit: number; since: string; confirmed_at: string | null }[],
+) {
+  if (held.length === 0) return '';
+  const rows = table(held, [
+    ['HELD FILE', (h) => h.file],
+    ['REMOVALS', (h) => h.removals],
+    ['LIMIT', (h) => h.limit],
+    ['SINCE', (h) => h.since],
+    ['CONFIRMED AT', (h) => h.confirmed_at],
+  ]);
+  return `\n${rows}Each would delete or deactivate more accounts than MAX_ACCOUNT_REMOVALS at once. If that is intended: netsync sync confirm <file>\n`;
+}
+
+/**
+ * The held file the operator named: `<stream>/<name>` as `sync status` shows it, the bare name when only
+ * one held file has it, or a path to the file in the exchange folder.
+ */
+function findHeld(held: readonly HeldFileRow[], named: string, exchangeDir: string): HeldFileRow[] {
+  const inFolder = path.relative(exchangeDir, path.resolve(named));
+  const wanted = inFolder.startsWith('..') || path.isAbsolute(inFolder) ? named : inFolder;
+  const exact = held.filter((h) => `${h.stream}/${h.name}` === wanted);
+  return exact.length > 0 ? exact : held.filter((h) => h.name === wanted);
+}
+
+/** Why `named` cannot be confirmed, and what to type instead. */
+function noSuchHeld(named: string, held: readonly HeldFileRow[]): string {
+  if (held.length === 0) {
+    return (
+      `netsync: no held file "${named}": nothing is held now (a held file that was applied, or replaced ` +
+      'by one under the limit, is no longer held). See: netsync sync status\n'
+    );
+  }
+  const names = held.map((h) => `${h.stream}/${h.name} (${h.removals} removals)`).join(', ');
+  return `netsync: no single held file "${named}". Held now: ${names}. Name one as shown: netsync sync confirm ${held[0]?.stream}/${held[0]?.name}\n`;
+}
+
+/**
+ * `netsync sync confirm <file>`: the operator confirms a file the safety valve holds; the next import
+ * applies it (one is enqueued now when the Request Redis answers, else the scheduled one does).
+ */
+async function confirm(named: string, opts: { json?: boolean }): Promise<number> {
+  const config = cliConfig();
+  type Outcome = { missing: string } | { row: HeldFileRow; before: string | null };
+  const confirmed = await withRequestDb(config, async (db): Promise<Outcome> => {
+    const held = await listHeldFiles(db.kysely);
+    const [match, ...others] = findHeld(held, named, config.exchangeDir);
+    if (!match || others.length > 0) return { missing: noSuchHeld(named, held) };
+    const row = await confirmHeld(db.kysely, match.stream, match.name);
+    return row ? { row, before: match.confirmed_at } : { missing: noSuchHeld(named, await listHeldFiles(db.kysely)) };
+  });
+  if ('missing' in confirmed) {
+    process.stderr.write(confirmed.missing);
+    return 2;
+  }
+  const { row, before } = confirmed;
+  const taskId = await enqueueImport(config);
+  const file = `${row.stream}/${row.name}`;
+  const summary = {
+    file,
+    stream: row.stream,
+    seq: Number(row.seq),
+    removals: Number(row.removals),
+    limit: Number(row.max_removals),
+    confirmed_at: row.confirmed_at,
+    task_id: taskId ?? null,
+  };
+  print(opts.json, summary, () => {
+    const again = before === null ? '' : ` (already confirmed at ${before})`;
+    const next =
+      taskId === undefined
+        ? `No Redis answers for the Request side: the next scheduled import (every ${config.importIntervalS} s) applies it.\n`
+        : `Sent ${IMPORT_TASK}[${taskId}] to the request queue: it applies the file now. Follow it with: netsync sync status\n`;
+    return `Confirmed ${file}${again}: it deletes or deactivates ${summary.removals} accounts (limit ${summary.limit}).\n${next}`;
+  });
+  return 0;
+}
+
+/** Enqueues an import on the Request queue; undefined when its Redis does not answer. */
+async function enqueueImport(config: Config): Promise<string | undefined> {
+  try {
+    return await withTargets(config, 'request', async ([target]) => {
+      const taskId = randomUUID();
+      await target?.queue.add(IMPORT_TASK, { trigger: 'manual' } satisfies ImportTaskData, { jobId: taskId });
+      return taskId;
+    });
+  } catch (err) {
+    if (err instanceof CliError) return undefined;
+    throw err;
   }
 }
 
 export function registerSync(program: Command): void {
-  program
-    .command('sync')
-    .description('the exchange as the Request side sees it')
+  const sync = program.command('sync').description('the exchange as the Request side sees it');
+  sync
     .command('status')
-    .description('per stream: newest applied, newest in the exchange folder, how far behind, refused files')
+    .description('per stream: newest applied, newest in the exchange folder, how far behind, refused files; held files')
     .addOption(jsonOption())
     .action(action(status));
+  sync
+    .command('confirm')
+    .argument('<file>', 'the held file as `netsync sync status` shows it, e.g. users/users_latest.json')
+    .description('apply a file the safety valve holds (it removes more accounts than MAX_ACCOUNT_REMOVALS)')
+    .addOption(jsonOption())
+    .action(action(confirm));
 }

@@ -21,6 +21,12 @@ export interface Config {
   readonly quarantineDir: string;
   /** Larger exchange files are refused unread. Default 256 MiB. */
   readonly maxFileBytes: number;
+  /**
+   * The Request side holds a users file that would delete or deactivate more accounts than this at once,
+   * until an operator confirms it. Default 500 (Microsoft Entra Connect's accidental-delete threshold);
+   * 0 turns the valve off.
+   */
+  readonly maxAccountRemovals: number;
   readonly responseDatabaseUrl: string;
   readonly requestDatabaseUrl: string;
   readonly host: string;
@@ -149,6 +155,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       exchangeDir,
     ),
     maxFileBytes: integer(env, 'MAX_EXCHANGE_FILE_BYTES', 256 * 1024 * 1024, 1024, 2 ** 40),
+    maxAccountRemovals: integer(env, 'MAX_ACCOUNT_REMOVALS', 500, 0, 1_000_000_000),
     responseDatabaseUrl: databaseUrl(
       'RESPONSE_DATABASE_URL',
       text(env, 'RESPONSE_DATABASE_URL', `sqlite:${path.join(dataDir, 'response.sqlite')}`),

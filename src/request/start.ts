@@ -49,6 +49,7 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
     quarantineDir: rt.config.quarantineDir,
     trustedKeys,
     maxFileBytes: rt.config.maxFileBytes,
+    maxAccountRemovals: rt.config.maxAccountRemovals,
     logger,
   });
   const metrics = networkMetrics(rt, 'request');

@@ -92,6 +92,7 @@ export function importerFor(
     quarantineDir: env.config.quarantineDir,
     trustedKeys: trustedOf(env),
     maxFileBytes: opts.maxFileBytes ?? env.config.maxFileBytes,
+    maxAccountRemovals: env.config.maxAccountRemovals,
     logger: opts.logger ?? createLogger(env.config.logLevel),
   });
 }

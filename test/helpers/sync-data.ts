@@ -38,6 +38,7 @@ export async function openHandles(sys: TestSystem): Promise<SyncHandles> {
       quarantineDir: config.quarantineDir,
       trustedKeys,
       maxFileBytes: config.maxFileBytes,
+      maxAccountRemovals: config.maxAccountRemovals,
       logger: sys.rt.logger,
     }),
     async close() {

@@ -20,6 +20,8 @@ describe('configuration', () => {
     expect([c.host, c.responsePort, c.requestPort]).toEqual(['127.0.0.1', 8000, 8001]);
     expect([c.exportIntervalS, c.importIntervalS, c.bcryptCost]).toEqual([60, 60, 12]);
     expect(c.exchangeRetentionS).toBe(7 * 24 * 3600);
+    // Microsoft Entra Connect's accidental-delete threshold.
+    expect(c.maxAccountRemovals).toBe(500);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -37,6 +39,7 @@ describe('configuration', () => {
     ['IMPORT_INTERVAL_S', '0', /IMPORT_INTERVAL_S: must be a whole number from 1/],
     ['ADMIN_USERNAME', 'a b', /ADMIN_USERNAME: must be 3-64/],
     ['EXCHANGE_RETENTION_S', '-1', /EXCHANGE_RETENTION_S: must be a whole number from 0/],
+    ['MAX_ACCOUNT_REMOVALS', 'many', /MAX_ACCOUNT_REMOVALS: must be a whole number from 0/],
     ['QUARANTINE_DIR', './exports/quarantine', /QUARANTINE_DIR: must be outside EXPORT_DIR/],
   ])('refuses a bad %s, naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);

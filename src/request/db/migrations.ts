@@ -87,4 +87,25 @@ export const requestMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0004_held_files': {
+    async up(db: Kysely<unknown>) {
+      // The safety valve: a users file that would remove more accounts than MAX_ACCOUNT_REMOVALS is held
+      // here, not applied, until an operator confirms it. One row per file name in its stream folder (a
+      // snapshot's name is reused by the next snapshot, which takes over the row and its confirmation).
+      await db.schema
+        .createTable('held_files')
+        .addColumn('stream', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('identity', 'text', (c) => c.notNull())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('removals', 'integer', (c) => c.notNull())
+        .addColumn('max_removals', 'integer', (c) => c.notNull())
+        .addColumn('held_at', 'text', (c) => c.notNull())
+        .addColumn('confirmed_at', 'text')
+        .addPrimaryKeyConstraint('held_files_pk', ['stream', 'name'])
+        .execute();
+    },
+  },
 };

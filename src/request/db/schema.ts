@@ -8,6 +8,7 @@ export interface RequestDatabase {
   settings: SettingsTable;
   import_streams: ImportStreamsTable;
   quarantine_log: QuarantineLogTable;
+  held_files: HeldFilesTable;
 }
 
 interface Synced {
@@ -78,4 +79,29 @@ export interface QuarantineLogTable {
   code: string;
   reason: string;
   quarantined_at: string;
+}
+
+/**
+ * Files the safety valve holds: each would remove more accounts than MAX_ACCOUNT_REMOVALS, and waits,
+ * unapplied, for an operator to confirm it (or to raise the limit).
+ */
+export interface HeldFilesTable {
+  stream: string;
+  /** The file's name in its stream folder. */
+  name: string;
+  kind: 'batch' | 'snapshot';
+  /** A batch's sequence number; a snapshot's stamp for its own stream. */
+  seq: number;
+  /** Which file held that name when it was judged (see importer/identity.ts). */
+  identity: string;
+  /** The stream's position when it was judged: the count depends on what the Request side held then. */
+  position: number;
+  /** Accounts it would delete, deactivate or (a snapshot) no longer list. */
+  removals: number;
+  /** MAX_ACCOUNT_REMOVALS when it was held. */
+  max_removals: number;
+  /** When a file of this name was first held. */
+  held_at: string;
+  /** When an operator confirmed it (`netsync sync confirm`); it then applies with up to `removals`. */
+  confirmed_at: string | null;
 }

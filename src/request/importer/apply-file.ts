@@ -7,6 +7,7 @@ import { streamState } from './import-streams.js';
 /**
  * Applies a file's records in chunks inside `trx`; the file's checks finish before the caller commits.
  * A batch stamped with `requires` must name only records that exist by then: anything else is refused.
+ * `beforeChunk` sees each chunk just before it is applied (the safety valve counts removals there).
  * @returns how many records the file held
  */
 export async function applyFile<S extends Stream>(
@@ -14,6 +15,7 @@ export async function applyFile<S extends Stream>(
   stream: S,
   file: ExchangeFile<S>,
   now: string,
+  beforeChunk?: (chunk: readonly RecordOf[S][]) => Promise<void>,
 ): Promise<number> {
   const checkReferences = file.header.requires !== undefined;
   let chunk: RecordOf[S][] = [];
@@ -23,6 +25,7 @@ export async function applyFile<S extends Stream>(
       const unknown = await unknownReferences(trx, stream, chunk);
       if (unknown) throw new RefusedFile('unknown_user', `names user ${unknown}, which the users stream never had`);
     }
+    await beforeChunk?.(chunk);
     await applyRecords(trx, stream, chunk, now);
     chunk = [];
   };

@@ -8,16 +8,18 @@ import {
   streamDir,
 } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
-import { applyFile, unmetRequirements } from './apply-file.js';
+import { unmetRequirements } from './apply-file.js';
 import { identityOf } from './identity.js';
 import { advancePosition, setNewestSeen, setWaiting, streamState } from './import-streams.js';
 import { type ImportContext, type ImportPass, LostRace, noteApplied } from './pass.js';
 import { refusedBefore } from './quarantine.js';
+import { applyWithinLimit, forgetCoveredHolds, HeldFile, hold, valveFor } from './valve.js';
 
 /**
- * Applies a stream's batches in sequence order from its position + 1, until a gap or a batch that waits.
- * Files stay in the folder once applied (the Request side only reads it), and files may arrive in any
- * order (a mirror copies them so): the position alone says which are done.
+ * Applies a stream's batches in sequence order from its position + 1, until a gap or a batch that waits
+ * (or that the safety valve holds: the batches after it wait behind it). Files stay in the folder once
+ * applied (the Request side only reads it), and files may arrive in any order (a mirror copies them so):
+ * the position alone says which are done.
  */
 export async function importBatches(pass: ImportPass, stream: Stream): Promise<void> {
   const { db } = pass.ctx;
@@ -36,6 +38,7 @@ export async function importBatches(pass: ImportPass, stream: Stream): Promise<v
     if (outcome !== 'next') break;
     state = await streamState(db, stream);
   }
+  await forgetCoveredHolds(db, stream, state.last_seq);
   await recordWaiting(pass, stream, batches, refused);
 }
 
@@ -62,9 +65,12 @@ async function recordWaiting(
   await setWaiting(ctx.db, stream, waitingFor);
 }
 
-type Outcome = 'next' | 'wait' | 'refused';
+type Outcome = 'next' | 'wait' | 'refused' | 'held';
 
-/** Applies batch `seq`, the stream's next; 'wait' when what it names has not arrived, 'refused' when bad. */
+/**
+ * Applies batch `seq`, the stream's next; 'wait' when what it names has not arrived, 'refused' when bad,
+ * 'held' when it would remove more accounts than allowed (valve.ts).
+ */
 async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: number): Promise<Outcome> {
   const { ctx } = pass;
   const now = nowIso();
@@ -72,6 +78,8 @@ async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: 
   // Taken before the file is opened: if a new file takes the name meanwhile, a refusal is not pinned on it.
   const identity = await identityOf(file);
   if (await refusedBefore(ctx.db, stream, name, identity)) return 'refused';
+  const valve = await valveFor(ctx, stream, name, identity);
+  if (valve.held) return 'held';
   try {
     const opened = await openBatch(ctx, stream, file, seq);
     const unmet = await unmetRequirements(ctx.db, opened.header.requires);
@@ -80,16 +88,20 @@ async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: 
       ctx.logger.debug({ stream, seq, unmet }, `${stream}/${name} waits for ${unmet.join(', ')}`);
       return 'wait';
     }
-    const count = await ctx.db.transaction().execute(async (trx) => {
+    const { count, removals } = await ctx.db.transaction().execute(async (trx) => {
       // Compare-and-set on the stream's position, first: only one importer can apply batch `seq`.
       if (!(await advancePosition(trx, stream, seq, name, now))) throw new LostRace();
-      return applyFile(trx, stream, opened, now);
+      return applyWithinLimit(trx, stream, name, opened, now, valve.limit);
     });
-    ctx.logger.info({ stream, seq, count }, `applied ${stream}/${name}`);
+    ctx.logger.info({ stream, seq, count, ...(removals > 0 && { removals }) }, `applied ${stream}/${name}`);
     noteApplied(pass.result, stream, file, count);
     return 'next';
   } catch (err) {
     if (err instanceof LostRace) return 'next';
+    if (err instanceof HeldFile) {
+      await hold(pass, { stream, name, kind: 'batch', seq, path: file }, { identity, position: valve.position }, err);
+      return 'held';
+    }
     // Gone between the listing and the open: pruned by the Response side, or removed by a mirror.
     if (err instanceof RefusedFile && err.code === 'vanished') return 'next';
     if (err instanceof RefusedFile) {

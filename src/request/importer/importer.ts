@@ -27,6 +27,7 @@ export class Importer {
       count: 0,
       files: [],
       quarantined: [],
+      held: [],
       waiting: {},
       imported_at: '',
     };

@@ -9,6 +9,8 @@ export interface ImportContext {
   readonly quarantineDir: string;
   readonly trustedKeys: TrustedKeys;
   readonly maxFileBytes: number;
+  /** MAX_ACCOUNT_REMOVALS: a users file removing more accounts at once is held (valve.ts); 0: no limit. */
+  readonly maxAccountRemovals: number;
   readonly logger: Logger;
 }
 
@@ -19,6 +21,8 @@ export interface ImportResult {
   count: number;
   files: string[];
   quarantined: string[];
+  /** Files the safety valve held in this pass (see valve.ts). */
+  held: string[];
   /** Streams waiting for a missing batch: the sequence number each waits for. */
   waiting: Partial<Record<Stream, number>>;
   imported_at: string;

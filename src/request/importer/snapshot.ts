@@ -11,11 +11,11 @@ import {
 } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import type { RequestDatabase } from '../db/schema.js';
-import { applyFile } from './apply-file.js';
 import { identityOf } from './identity.js';
 import { appliedStamps, claimSnapshotStamp, raisePosition, setLastApplied } from './import-streams.js';
 import { type ImportPass, LostRace, noteApplied } from './pass.js';
 import { refusedBefore } from './quarantine.js';
+import { applyWithinLimit, forgetHold, HeldFile, hold, valveFor } from './valve.js';
 
 /** A snapshot's stamp for one stream it covers: the newest batch of that stream it reflects. */
 type Stamp = [Stream, number];
@@ -74,6 +74,9 @@ export async function importSnapshot(pass: ImportPass, stream: Stream, settled: 
   if (await settled.holds(db, stream, before, spec.covers)) return;
   // Refused before: it stays in the folder until the Response side writes a new one over it.
   if (await refusedBefore(db, stream, spec.file, before)) return;
+  // Held by the safety valve, and nothing changed since: left unread until confirmed.
+  const valve = await valveFor(pass.ctx, stream, spec.file, before);
+  if (valve.held) return;
   const opened = await openSnapshot(pass, stream, file, before);
   if (!opened) return;
   const stamps = stampsOf(opened.header, stream, spec.covers);
@@ -84,13 +87,15 @@ export async function importSnapshot(pass: ImportPass, stream: Stream, settled: 
     // The rollback rule: never go back to an older snapshot than one already applied.
     const [s, seq] = older;
     const reason = `snapshot stamped ${s} ${seq}, older than ${s} ${applied.get(s)} already applied`;
+    await forgetHold(db, stream, spec.file);
     return pass.refuse(file, stream, new RefusedFile('replayed', reason), before);
   }
   if (stamps.every(([s, seq]) => seq === (applied.get(s) ?? 0))) {
     // Already applied: remembered, so the next pass need not read it again.
+    await forgetHold(db, stream, spec.file);
     return settled.remember(db, stream, file, before, spec.covers, stamps);
   }
-  await applySnapshot(pass, stream, { file, identity: before }, opened, stamps);
+  await applySnapshot(pass, stream, { file, identity: before }, opened, stamps, valve);
 }
 
 /** The snapshot at `file` (read as `identity`), authenticated; undefined when it vanished or was refused. */
@@ -131,11 +136,12 @@ async function applySnapshot(
   { file, identity }: { file: string; identity: string | undefined },
   opened: ExchangeFile<Stream>,
   stamps: readonly Stamp[],
+  valve: { limit: number; position: number },
 ): Promise<void> {
   const name = path.basename(file);
   const now = nowIso();
   try {
-    const count = await pass.ctx.db.transaction().execute(async (trx) => {
+    const { count, removals } = await pass.ctx.db.transaction().execute(async (trx) => {
       // Claim first (writes, so they take the locks): a racing importer applying the same snapshot loses.
       let advanced = 0;
       for (const [covered, seq] of stamps) {
@@ -143,14 +149,21 @@ async function applySnapshot(
       }
       if (advanced === 0) throw new LostRace();
       await setLastApplied(trx, stream, name, now);
-      const n = await applyFile(trx, stream, opened, now);
+      const applied = await applyWithinLimit(trx, stream, name, opened, now, valve.limit);
       for (const [covered, seq] of stamps) await raisePosition(trx, covered, seq);
-      return n;
+      return applied;
     });
-    pass.ctx.logger.info({ stream, seq: opened.header.seq, count }, `applied snapshot ${stream}/${name}`);
+    pass.ctx.logger.info(
+      { stream, seq: opened.header.seq, count, ...(removals > 0 && { removals }) },
+      `applied snapshot ${stream}/${name}`,
+    );
     noteApplied(pass.result, stream, file, count);
   } catch (err) {
     if (err instanceof LostRace) return;
+    if (err instanceof HeldFile) {
+      const held = { stream, name, kind: 'snapshot' as const, seq: opened.header.seq, path: file };
+      return hold(pass, held, { identity, position: valve.position }, err);
+    }
     if (err instanceof RefusedFile && err.code !== 'vanished') return pass.refuse(file, stream, err, identity);
     if (err instanceof RefusedFile) return;
     throw err;

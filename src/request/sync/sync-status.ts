@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { type Static, Type } from 'typebox';
 import { STREAMS, type Stream } from '../../exchange/index.js';
 import type { RequestDatabase } from '../db/schema.js';
+import { listHeldFiles } from '../importer/held-files.js';
 import { pendingBatches } from './pending.js';
 import { listImportStreams, quarantineCounts, recentQuarantined } from './sync.repository.js';
 
@@ -31,11 +32,27 @@ const StreamStatus = Type.Object({
   quarantine: Type.Object({ count: Type.Integer(), recent: Type.Array(QuarantineEntry) }),
 });
 
+const HeldEntry = Type.Object({
+  file: Type.String({
+    description: 'The held file, <stream>/<name> in the exchange folder: what `netsync sync confirm` takes',
+  }),
+  stream: Type.String(),
+  kind: Type.Union([Type.Literal('batch'), Type.Literal('snapshot')]),
+  seq: Type.Integer({ description: "A batch's sequence number; a snapshot's stamp for its own stream" }),
+  removals: Type.Integer({ description: 'Accounts it would delete, deactivate or (a snapshot) no longer list' }),
+  limit: Type.Integer({ description: 'The limit it exceeds: MAX_ACCOUNT_REMOVALS when it was held' }),
+  since: Type.String({ description: 'When a file of this name was first held' }),
+  confirmed_at: Nullable(Type.String({ description: 'When an operator confirmed it: the next import applies it' })),
+});
+
 export const SyncStatus = Type.Object({
   checked_at: Type.String(),
   streams: Type.Object(
     Object.fromEntries(STREAMS.map((s) => [s, StreamStatus])) as Record<Stream, typeof StreamStatus>,
   ),
+  held: Type.Array(HeldEntry, {
+    description: 'Files the safety valve holds: each would remove more accounts than MAX_ACCOUNT_REMOVALS at once',
+  }),
 });
 
 export type SyncStatus = Static<typeof SyncStatus>;
@@ -43,8 +60,8 @@ export type SyncStatus = Static<typeof SyncStatus>;
 const RECENT_QUARANTINED = 5;
 
 /**
- * Per stream, how far the importer got and how far behind the Response Network it is (GET /sync/status,
- * `netsync sync status`). Everything comes from the importer's bookkeeping plus one listing of each
+ * Per stream, how far the importer got and how far behind the Response Network it is, and the files the
+ * safety valve holds (GET /sync/status, `netsync sync status`). Everything comes from the importer's bookkeeping plus one listing of each
  * stream's folder (names only, and one stat), so it stays cheap to poll.
  */
 export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: string): Promise<SyncStatus> {
@@ -78,5 +95,15 @@ export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: s
       },
     };
   }
-  return { checked_at: new Date(now).toISOString(), streams };
+  const held = (await listHeldFiles(db)).map((h) => ({
+    file: `${h.stream}/${h.name}`,
+    stream: h.stream,
+    kind: h.kind,
+    seq: Number(h.seq),
+    removals: Number(h.removals),
+    limit: Number(h.max_removals),
+    since: h.held_at,
+    confirmed_at: h.confirmed_at,
+  }));
+  return { checked_at: new Date(now).toISOString(), streams, held };
 }

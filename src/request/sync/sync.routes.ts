@@ -10,7 +10,9 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
       preHandler: [authenticate],
       schema: {
         tags: ['sync'],
-        summary: 'Per stream: last file applied, newest sequence applied, how far behind, quarantined files',
+        summary:
+          'Per stream: last file applied, newest sequence applied, how far behind, quarantined files; ' +
+          'the files the safety valve holds',
         security: [{ bearer: [] }],
         response: { 200: SyncStatus, ...AUTH_ERRORS },
       },
