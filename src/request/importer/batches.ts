@@ -82,7 +82,8 @@ async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: 
     }
     const count = await ctx.db.transaction().execute(async (trx) => {
       // Compare-and-set on the stream's position, first: only one importer can apply batch `seq`.
-      if (!(await advancePosition(trx, stream, seq, name, now))) throw new LostRace();
+      const applied = { file: name, keyId: opened.header.key_id, at: now };
+      if (!(await advancePosition(trx, stream, seq, applied))) throw new LostRace();
       return applyFile(trx, stream, opened, now);
     });
     ctx.logger.info({ stream, seq, count }, `applied ${stream}/${name}`);

@@ -142,7 +142,7 @@ async function applySnapshot(
         if (await claimSnapshotStamp(trx, covered, seq)) advanced++;
       }
       if (advanced === 0) throw new LostRace();
-      await setLastApplied(trx, stream, name, now);
+      await setLastApplied(trx, stream, { file: name, keyId: opened.header.key_id, at: now });
       const n = await applyFile(trx, stream, opened, now);
       for (const [covered, seq] of stamps) await raisePosition(trx, covered, seq);
       return n;
