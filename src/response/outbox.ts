@@ -41,12 +41,7 @@ export async function oldestUnexportedChange(db: Kysely<ResponseDatabase>): Prom
  * claimed whose file is not written yet (a worker died between the two). Both lookups use an index.
  */
 export async function streamsNotExported(db: Kysely<ResponseDatabase>): Promise<Stream[]> {
-  const unclaimed = await db
-    .selectFrom('outbox')
-    .select('stream')
-    .distinct()
-    .where('batch_seq', 'is', null)
-    .execute();
+  const unclaimed = await db.selectFrom('outbox').select('stream').distinct().where('batch_seq', 'is', null).execute();
   const unwritten = await db
     .selectFrom('export_batches')
     .select('stream')

@@ -80,7 +80,11 @@ describe.each(dialects())('a crash of every process in a burst of resets (%s)', 
       .access_token as string;
     const users: string[] = [];
     for (let i = 0; i < 10; i++) {
-      const created = await post(`${base.response}/users`, { username: `burst${i}`, password: `First-pass-${i}` }, admin);
+      const created = await post(
+        `${base.response}/users`,
+        { username: `burst${i}`, password: `First-pass-${i}` },
+        admin,
+      );
       expect(created.status).toBe(201);
       users.push(created.body.id as string);
     }
