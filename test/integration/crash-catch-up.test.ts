@@ -1,11 +1,17 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { STREAMS, streamDir } from '../../src/exchange/index.js';
+import { RUN_HOLD_MS } from '../../src/platform/coalescing.js';
 import type { Db } from '../../src/platform/db.js';
+import { redisConnection } from '../../src/platform/redis.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
+import { startRequestWorker } from '../../src/request/start.js';
+import { REQUEST_QUEUE } from '../../src/request/tasks/registry.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { freePort, post } from '../helpers/cli.js';
-import { ChildPart, openRequestDb, openResponseDb, outOfSync } from '../helpers/exchange.js';
-import { dialects, EVENT_DEADLINE_MS, type TestEnv, testEnv, waitFor } from '../helpers/system.js';
+import { ChildPart, openRequestDb, openResponseDb, outOfSync, userRec, writeBatch } from '../helpers/exchange.js';
+import { dialects, EVENT_DEADLINE_MS, type TestEnv, testEnv, testRuntime, waitFor } from '../helpers/system.js';
 
 /**
  * Every process of both sides (APIs, workers, beats) is SIGKILLed in the middle of a burst of password
@@ -135,5 +141,41 @@ describe.each(dialects())('a crash of every process in a burst of resets (%s)', 
     // The restarted parts ran normally: the catch-up logged, no task failed.
     const restarted = parts.flatMap((p) => p.messages());
     expect(restarted.filter((m) => / raised: /.test(m))).toEqual([]);
+  });
+});
+
+describe('a Request worker started while the worker it replaces still holds the import run lock', () => {
+  let env: TestEnv | undefined;
+  afterEach(async () => {
+    await env?.cleanup();
+  });
+
+  it("imports a file landing in its first seconds at once, not when the dead worker's lock lapses", async () => {
+    env = testEnv('sqlite');
+    for (const stream of STREAMS) await fs.mkdir(streamDir(env.config.exchangeDir, stream), { recursive: true });
+    const redis = redisConnection(env.config.redisUrl);
+    const rt = testRuntime(env.config);
+    const req = await openRequestDb(env);
+    try {
+      // What a worker SIGKILLed in an import leaves: the run lock of file-triggered imports, for up to
+      // RUN_HOLD_MS after its last renewal.
+      const lock = `${env.config.queuePrefix}:${REQUEST_QUEUE}:run:import-on-file`;
+      await redis.set(lock, 'a-dead-worker', 'PX', RUN_HOLD_MS);
+      const { running } = await startRequestWorker(rt);
+      await new Promise<void>((resolve) => running.worker.once('completed', () => resolve())); // the start-up pass
+      // What a restarted Response side writes at once after the crash.
+      await writeBatch(env, 'users', 1, [userRec(randomUUID(), 'after-crash', 1)]);
+      const ms = await waitFor(
+        async () => (await req.kysely.selectFrom('users').select('id').execute()).length === 1,
+        EVENT_DEADLINE_MS,
+        'the batch to be applied',
+      );
+      expect(await redis.pttl(lock)).toBeGreaterThan(0); // still held: the import did not wait for it
+      expect(ms).toBeLessThan(CATCH_UP_MS);
+    } finally {
+      await rt.lifecycle.stop();
+      await req.close();
+      redis.disconnect();
+    }
   });
 });
