@@ -36,23 +36,38 @@ async function requestStatus(config: Config, opts: { json?: boolean }): Promise<
     await migrate(db, requestMigrations);
     const report = await readSyncStatus(db.kysely, config.exchangeDir);
     const rows = Object.entries(report.streams).map(([stream, s]) => ({ stream, ...s }));
-    print(opts.json, report, () =>
-      table(
-        rows,
-        [
-          ['STREAM', (r) => r.stream],
-          ['APPLIED', (r) => r.last_seq],
-          ['NEWEST', (r) => r.newest_seen],
-          ['BEHIND', (r) => r.behind],
-          ['LAG S', (r) => r.lag_seconds],
-          ['WAITING FOR', (r) => r.waiting_for],
-          ['REFUSED', (r) => r.quarantine.count],
-          ['LAST FILE', (r) => r.last_file],
-          ['KEY ID', (r) => r.last_key_id],
-          ['APPLIED AT', (r) => r.last_applied_at],
-        ],
-        '(the importer has not run yet)',
-      ),
+    // The reasons too: the count alone says something is wrong, not what.
+    const refused = rows.flatMap((r) => r.quarantine.recent.map((q) => ({ stream: r.stream, ...q })));
+    const refusedTable = () =>
+      refused.length === 0
+        ? ''
+        : `\n${table(refused, [
+            ['REFUSED FILE (newest per stream)', (q) => q.file, 200],
+            ['STREAM', (q) => q.stream],
+            ['CODE', (q) => q.code],
+            ['AT', (q) => q.quarantined_at],
+            ['REASON', (q) => q.reason, 200],
+          ])}`;
+    print(
+      opts.json,
+      report,
+      () =>
+        table(
+          rows,
+          [
+            ['STREAM', (r) => r.stream],
+            ['APPLIED', (r) => r.last_seq],
+            ['NEWEST', (r) => r.newest_seen],
+            ['BEHIND', (r) => r.behind],
+            ['LAG S', (r) => r.lag_seconds],
+            ['WAITING FOR', (r) => r.waiting_for],
+            ['REFUSED', (r) => r.quarantine.count],
+            ['LAST FILE', (r) => r.last_file],
+            ['KEY ID', (r) => r.last_key_id],
+            ['APPLIED AT', (r) => r.last_applied_at],
+          ],
+          '(the importer has not run yet)',
+        ) + refusedTable(),
     );
     return 0;
   } finally {

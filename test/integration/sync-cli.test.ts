@@ -70,6 +70,12 @@ describe('netsync sync status', () => {
     expect(columns('password_changes')[6]).toBe('1'); // REFUSED
     expect(columns('settings')[6]).toBe('0');
     expect(columns('users')[8]).toBe(h.exportCtx.signingKey.id); // KEY ID
+    // Below, the refused files with their reasons.
+    const refused = lines.findIndex((l) => l.startsWith('REFUSED FILE'));
+    expect(refused).toBeGreaterThan(4);
+    expect(lines[refused + 1]).toMatch(
+      /^\S+\/password_changes\/\S+\s+password_changes\s+truncated\s+\S+\s+no header line$/,
+    );
   });
 
   it('reports the Request side by default where no signing key is configured, and with --side request', async () => {
