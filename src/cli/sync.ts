@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { Config } from '../platform/config.js';
 import { type Db, migrate, openDb } from '../platform/db.js';
+import { signingKeyOf } from '../platform/secrets.js';
 import { requestMigrations } from '../request/db/migrations.js';
 import type { RequestDatabase } from '../request/db/schema.js';
 import { confirmHeld, type HeldFileRow, listHeldFiles } from '../request/importer/held-files.js';
 import { readSyncStatus } from '../request/sync/sync-status.js';
 import { IMPORT_TASK, type ImportTaskData } from '../request/tasks/registry.js';
-import { action, CliError, cliConfig, jsonOption, print, table, withTargets } from './shared.js';
+import { responseMigrations } from '../response/db/migrations.js';
+import type { ResponseDatabase } from '../response/db/schema.js';
+import { readExportStatus } from '../response/export-status.js';
+import { action, CliError, cliConfig, jsonOption, type Network, print, table, withTargets } from './shared.js'
 
 /** Runs `fn` on the Request database, migrated: the commands here read it directly, API or not. */
 async function withRequestDb<T>(config: Config, fn: (db: Db<RequestDatabase>) => Promise<T>): Promise<T> {
@@ -22,14 +26,41 @@ async function withRequestDb<T>(config: Config, fn: (db: Db<RequestDatabase>) =>
 }
 
 /**
- * `netsync sync status`, on a Request machine: what GET /sync/status shows, read straight from the
- * Request database and the exchange folder, so it works while the API is down and needs no token.
+ * `netsync sync status`: the exchange as one side sees it, read straight from that side's database and
+ * the exchange folder, so it works while the API is down and needs no token.
+ *
+ * Which side: `--side`, else the side this machine's configuration is for. A signing key
+ * (EXCHANGE_SIGNING_KEY, or the one `netsync up` keeps under DATA_DIR) is held only by the Response side —
+ * a Request part refuses to start with one — so it tells the sides apart without opening a database that
+ * may not be there. On a laptop running both sides (`netsync up`) that is the Response side; `--side
+ * request` shows the other.
  */
-async function status(opts: { json?: boolean }): Promise<number> {
+function sideOf(config: Config, asked: Network | undefined): Network {
+  return asked ?? (signingKeyOf(config) ? 'response' : 'request');
+}
+
+async function status(opts: { json?: boolean; side?: Network }): Promise<number> {
   const config = cliConfig();
+  return sideOf(config, opts.side) === 'response' ? responseStatus(config, opts) : requestStatus(config, opts);
+}
+
+/** The Request side: what GET /sync/status answers. */
+async function requestStatus(config: Config, opts: { json?: boolean }): Promise<number> {
   return withRequestDb(config, async (db) => {
     const report = await readSyncStatus(db.kysely, config.exchangeDir);
     const rows = Object.entries(report.streams).map(([stream, s]) => ({ stream, ...s }));
+    // The reasons too: the count alone says something is wrong, not what.
+    const refused = rows.flatMap((r) => r.quarantine.recent.map((q) => ({ stream: r.stream, ...q })));
+    const refusedTable = () =>
+      refused.length === 0
+        ? ''
+        : `\n${table(refused, [
+            ['REFUSED FILE (newest per stream)', (q) => q.file, 200],
+            ['STREAM', (q) => q.stream],
+            ['CODE', (q) => q.code],
+            ['AT', (q) => q.quarantined_at],
+            ['REASON', (q) => q.reason, 200],
+          ])}`;
     print(
       opts.json,
       report,
@@ -45,13 +76,43 @@ async function status(opts: { json?: boolean }): Promise<number> {
             ['WAITING FOR', (r) => r.waiting_for],
             ['REFUSED', (r) => r.quarantine.count],
             ['LAST FILE', (r) => r.last_file],
+            ['KEY ID', (r) => r.last_key_id],
             ['APPLIED AT', (r) => r.last_applied_at],
           ],
           '(the importer has not run yet)',
-        ) + heldText(report.held),
+        ) +
+        refusedTable() +
+        heldText(report.held),
     );
     return 0;
   });
+}
+
+/** The Response side: per stream, what it has written to the exchange folder, pruned, and not exported yet. */
+async function responseStatus(config: Config, opts: { json?: boolean }): Promise<number> {
+  const db = await openDb<ResponseDatabase>(config.responseDatabaseUrl);
+  try {
+    await migrate(db, responseMigrations(db.dialect));
+    const report = await readExportStatus(db.kysely, config.exchangeDir);
+    const rows = Object.entries(report.streams).map(([stream, s]) => ({ stream, ...s }));
+    print(opts.json, report, () =>
+      table(rows, [
+        ['STREAM', (r) => r.stream],
+        ['WRITTEN', (r) => r.newest_written_seq],
+        ['IN FOLDER', (r) => r.batches_in_folder],
+        ['OLDEST', (r) => r.oldest_in_folder_seq],
+        ['PRUNED', (r) => r.pruned_count],
+        ['PRUNED TO', (r) => r.newest_pruned_seq],
+        ['SNAPSHOT', (r) => r.snapshot?.seq],
+        ['SNAPSHOT AT', (r) => r.snapshot?.created_at],
+        ['UNEXPORTED', (r) => r.unexported_rows],
+        ['OLDEST UNEXPORTED S', (r) => r.oldest_unexported_age_seconds],
+      ]),
+    );
+    return 0;
+  } finally {
+    await db.close();
+  }
 }
 
 /** The held files under the streams table, with what to do about them; nothing when none is held. */
@@ -148,16 +209,25 @@ async function enqueueImport(config: Config): Promise<string | undefined> {
 }
 
 export function registerSync(program: Command): void {
-  const sync = program.command('sync').description('the exchange as the Request side sees it');
+  const sync = program.command('sync').description('the exchange as one side sees it');
   sync
     .command('status')
-    .description('per stream: newest applied, newest in the exchange folder, how far behind, refused files; held files')
+    .description(
+      'Request side: per stream newest applied, newest in the exchange folder, lag, signing key, refused files, ' +
+        'held files; Response side: newest written, batches in the folder, pruned, snapshot, changes not exported yet',
+    )
+    .addOption(
+      new Option(
+        '--side <side>',
+        'which side to report (default: response where a signing key is configured, else request)',
+      ).choices(['response', 'request']),
+    )
     .addOption(jsonOption())
     .action(action(status));
   sync
     .command('confirm')
     .argument('<file>', 'the held file as `netsync sync status` shows it, e.g. users/users_latest.json')
-    .description('apply a file the safety valve holds (it removes more accounts than MAX_ACCOUNT_REMOVALS)')
+    .description('Request side: apply a file the safety valve holds (it removes more accounts than MAX_ACCOUNT_REMOVALS)')
     .addOption(jsonOption())
     .action(action(confirm));
 }

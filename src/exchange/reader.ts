@@ -108,6 +108,24 @@ export async function openExchangeFile<S extends Stream>(
   }
 }
 
+/**
+ * The header of the exchange file at `file`, read but not authenticated: for reports on files this side
+ * wrote itself (the Response side's `netsync sync status`), never for deciding what to apply.
+ * @returns undefined when there is no such file or its header cannot be read
+ */
+export async function peekHeader(file: string): Promise<Header | undefined> {
+  const handle = await fs.open(file, FS.O_RDONLY | FS.O_NOFOLLOW).catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const header = await readHeader(handle, (await handle.stat()).size);
+    return headerProblem(header) ? undefined : header;
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
 async function readHeader(handle: fs.FileHandle, size: number): Promise<Header> {
   const buf = Buffer.alloc(Math.min(size, 4096));
   await handle.read(buf, 0, buf.length, 0);

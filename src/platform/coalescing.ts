@@ -36,7 +36,9 @@ import { within } from './within.js';
  *   run, which finds it all the same.
  * - `addUncoalesced` makes a job that joins nothing, for when a waiting job may never start soon: a
  *   worker starting up looks at the folder at once, since the waiting job it would join may belong to
- *   the worker it replaces, killed before it started.
+ *   the worker it replaces, killed before it started. For the same reason a Request watcher adds jobs of
+ *   their own during its first RUN_HOLD_MS, while the run lock may still be that worker's, and a
+ *   Response worker starting up exports what waits with jobs of their own (response/tasks/catch-up.ts).
  */
 
 /** How long a key keeps absorbing adds after the add that set it. */
@@ -140,7 +142,7 @@ export async function beginCoalescedRun(
  * How long the run lock outlives its holder: a run renews it every half of this while it runs, so only
  * a holder that died (SIGKILL, lost host) lets it lapse, and the next run waits at most this long.
  */
-const RUN_HOLD_MS = 5000;
+export const RUN_HOLD_MS = 5000;
 /** How long a run waits for the one before it, at most; then it starts anyway. */
 const RUN_WAIT_MS = 10_000;
 const POLL_MS = 2;

@@ -35,3 +35,18 @@ export async function oldestUnexportedChange(db: Kysely<ResponseDatabase>): Prom
     .executeTakeFirst();
   return [unclaimed?.oldest, unwritten?.oldest].filter((v): v is string => typeof v === 'string').sort()[0];
 }
+
+/**
+ * The streams with changes not yet in the exchange folder: outbox rows waiting to be claimed, or batches
+ * claimed whose file is not written yet (a worker died between the two). Both lookups use an index.
+ */
+export async function streamsNotExported(db: Kysely<ResponseDatabase>): Promise<Stream[]> {
+  const unclaimed = await db.selectFrom('outbox').select('stream').distinct().where('batch_seq', 'is', null).execute();
+  const unwritten = await db
+    .selectFrom('export_batches')
+    .select('stream')
+    .distinct()
+    .where('written_at', 'is', null)
+    .execute();
+  return [...new Set([...unclaimed, ...unwritten].map((r) => r.stream))].sort();
+}

@@ -53,12 +53,15 @@ describe('netsync sync status', () => {
       expect(fromCli).toEqual(fromApi);
     }
     expect(printed.streams.users.last_seq).toBeGreaterThan(0);
+    expect(printed.streams.users.last_key_id).toBe(h.exportCtx.signingKey.id);
     expect(printed.streams.password_changes.quarantine.count).toBe(1);
   });
 
   it('prints a table a person reads: one line per stream', async () => {
     const lines = (await cli([])).trim().split('\n');
-    expect(lines[0]).toMatch(/^STREAM\s+APPLIED\s+NEWEST\s+BEHIND\s+LAG S\s+WAITING FOR\s+REFUSED\s+LAST FILE/);
+    expect(lines[0]).toMatch(
+      /^STREAM\s+APPLIED\s+NEWEST\s+BEHIND\s+LAG S\s+WAITING FOR\s+REFUSED\s+LAST FILE\s+KEY ID\s+APPLIED AT$/,
+    );
     const columns = (stream: string) => lines.find((l) => l.startsWith(`${stream} `))?.split(/\s{2,}/) ?? [];
     const [, applied, newest, behind] = columns('users');
     expect(Number(applied)).toBeGreaterThan(0);
@@ -66,5 +69,19 @@ describe('netsync sync status', () => {
     expect(behind).toBe('0');
     expect(columns('password_changes')[6]).toBe('1'); // REFUSED
     expect(columns('settings')[6]).toBe('0');
+    expect(columns('users')[8]).toBe(h.exportCtx.signingKey.id); // KEY ID
+    // Below, the refused files with their reasons.
+    const refused = lines.findIndex((l) => l.startsWith('REFUSED FILE'));
+    expect(refused).toBeGreaterThan(4);
+    expect(lines[refused + 1]).toMatch(
+      /^\S+\/password_changes\/\S+\s+password_changes\s+truncated\s+\S+\s+no header line$/,
+    );
+  });
+
+  it('reports the Request side by default where no signing key is configured, and with --side request', async () => {
+    const byDefault = JSON.parse(await cli(['--json']));
+    const asked = JSON.parse(await cli(['--side', 'request', '--json']));
+    expect(asked.streams.users.last_seq).toBe(byDefault.streams.users.last_seq);
+    expect(byDefault.side).toBeUndefined(); // the same document as GET /sync/status
   });
 });

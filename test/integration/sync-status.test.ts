@@ -70,6 +70,8 @@ describe.each(dialects())('GET /sync/status (%s)', (dialect) => {
       waiting_for: null,
       waiting_since: null,
       last_file: batchFileName(seq),
+      // The id `netsync keys show` prints for the key that signed it.
+      last_key_id: h.exportCtx.signingKey.id,
       quarantine: { count: 0, recent: [] },
     });
     expect(Date.parse(users.last_applied_at)).toBeGreaterThan(0);

@@ -108,4 +108,11 @@ export const requestMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0005_last_key_id': {
+    async up(db: Kysely<unknown>) {
+      // Which key signed the last file applied per stream: after a rotation it shows whether the new key
+      // is in use. Null until a file is applied.
+      await db.schema.alterTable('import_streams').addColumn('last_key_id', 'text').execute();
+    },
+  },
 };

@@ -60,6 +60,8 @@ export interface ImportStreamsTable {
   snapshot_seq: number;
   last_file: string | null;
   last_applied_at: string | null;
+  /** The id of the key that signed `last_file` (null before the first file, or before migration 0005). */
+  last_key_id: string | null;
   /** The missing batch the stream waits for, or null. */
   waiting_for: number | null;
   waiting_since: string | null;

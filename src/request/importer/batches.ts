@@ -90,7 +90,8 @@ async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: 
     }
     const { count, removals } = await ctx.db.transaction().execute(async (trx) => {
       // Compare-and-set on the stream's position, first: only one importer can apply batch `seq`.
-      if (!(await advancePosition(trx, stream, seq, name, now))) throw new LostRace();
+      const applied = { file: name, keyId: opened.header.key_id, at: now };
+      if (!(await advancePosition(trx, stream, seq, applied))) throw new LostRace();
       return applyWithinLimit(trx, stream, name, opened, now, valve.limit);
     });
     ctx.logger.info({ stream, seq, count, ...(removals > 0 && { removals }) }, `applied ${stream}/${name}`);

@@ -43,11 +43,18 @@ export async function setWaiting(db: Db, stream: Stream, waitingFor: number | nu
     .execute();
 }
 
+/** The file last applied to a stream: its name, the id of the key that signed it, and when. */
+export interface AppliedFile {
+  readonly file: string;
+  readonly keyId: string;
+  readonly at: string;
+}
+
 /** Compare-and-set of the position, `seq - 1 → seq`: true for the one importer that moved it. */
-export async function advancePosition(trx: Db, stream: Stream, seq: number, file: string, now: string) {
+export async function advancePosition(trx: Db, stream: Stream, seq: number, applied: AppliedFile) {
   const moved = await trx
     .updateTable('import_streams')
-    .set({ last_seq: seq, last_file: file, last_applied_at: now })
+    .set({ last_seq: seq, last_file: applied.file, last_key_id: applied.keyId, last_applied_at: applied.at })
     .where('stream', '=', stream)
     .where('last_seq', '=', seq - 1)
     .executeTakeFirst();
@@ -65,10 +72,10 @@ export async function claimSnapshotStamp(trx: Db, stream: Stream, seq: number): 
   return Number(claimed.numUpdatedRows) > 0;
 }
 
-export async function setLastApplied(trx: Db, stream: Stream, file: string, now: string): Promise<void> {
+export async function setLastApplied(trx: Db, stream: Stream, applied: AppliedFile): Promise<void> {
   await trx
     .updateTable('import_streams')
-    .set({ last_file: file, last_applied_at: now })
+    .set({ last_file: applied.file, last_key_id: applied.keyId, last_applied_at: applied.at })
     .where('stream', '=', stream)
     .execute();
 }

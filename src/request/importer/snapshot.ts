@@ -148,7 +148,7 @@ async function applySnapshot(
         if (await claimSnapshotStamp(trx, covered, seq)) advanced++;
       }
       if (advanced === 0) throw new LostRace();
-      await setLastApplied(trx, stream, name, now);
+      await setLastApplied(trx, stream, { file: name, keyId: opened.header.key_id, at: now });
       const applied = await applyWithinLimit(trx, stream, name, opened, now, valve.limit);
       for (const [covered, seq] of stamps) await raisePosition(trx, covered, seq);
       return applied;

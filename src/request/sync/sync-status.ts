@@ -20,6 +20,9 @@ const QuarantineEntry = Type.Object({
 const StreamStatus = Type.Object({
   last_file: Nullable(Type.String()),
   last_applied_at: Nullable(Type.String()),
+  last_key_id: Nullable(
+    Type.String({ description: 'Id of the key that signed last_file (as `netsync keys show` prints it)' }),
+  ),
   last_seq: Type.Integer({ description: 'Newest batch applied (or covered by an applied snapshot)' }),
   snapshot_seq: Type.Integer({ description: 'Stamp of the newest snapshot applied' }),
   newest_seen: Type.Integer({ description: 'Newest sequence number seen in the exchange folder' }),
@@ -82,6 +85,7 @@ export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: s
     streams[stream] = {
       last_file: s.last_file,
       last_applied_at: s.last_applied_at,
+      last_key_id: s.last_key_id,
       last_seq: s.last_seq,
       snapshot_seq: s.snapshot_seq,
       newest_seen: newestSeen,

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Queue } from 'bullmq';
 import { isStream, isTempName, STREAMS } from '../../exchange/index.js';
-import { addCoalesced, addUncoalesced } from '../../platform/coalescing.js';
+import { addCoalesced, addUncoalesced, RUN_HOLD_MS } from '../../platform/coalescing.js';
 import type { Logger } from '../../platform/logger.js';
 import { IMPORT_TASK, type ImportTaskData } from './registry.js';
 
@@ -33,12 +33,20 @@ export async function watchExchange(
 ): Promise<{ close(): Promise<void> }> {
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  // Until the run lock of a worker this one replaces has surely lapsed (see below).
+  const freshUntil = Date.now() + RUN_HOLD_MS;
   const fire = () => {
     timer = undefined;
     const data: ImportTaskData = { trigger: 'file' };
     // Coalesced (platform/coalescing.ts): while an import waits, files landing join it (from every
-    // watcher, in every process).
-    addCoalesced(queue, IMPORT_TASK, data, 'import-on-file').catch((err: Error) => {
+    // watcher, in every process). Not in the first seconds after a start, though: a worker killed in an
+    // import may still hold that kind's run lock (for up to RUN_HOLD_MS), and a coalesced job would wait
+    // for it — the files a restarted Response side writes at once after a crash would wait with it.
+    const added =
+      Date.now() < freshUntil
+        ? addUncoalesced(queue, IMPORT_TASK, data)
+        : addCoalesced(queue, IMPORT_TASK, data, 'import-on-file');
+    added.catch((err: Error) => {
       logger.warn({ err: err.message }, 'could not enqueue an import for a new file; the schedule will pick it up');
     });
   };

@@ -96,4 +96,15 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
       await db.schema.alterTable('export_batches').addColumn('requires', 'text').execute();
     },
   },
+  '0005_export_counters': {
+    async up(db: Kysely<unknown>) {
+      // Pruning deletes export_batches rows; these keep what it removed, for `netsync sync status`.
+      // SQLite adds one column per statement.
+      await db.schema
+        .alterTable('export_streams')
+        .addColumn('pruned_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.alterTable('export_streams').addColumn('pruned_through', 'integer').execute();
+    },
+  },
 });

@@ -63,10 +63,14 @@ export interface OutboxTable {
   batch_seq: number | null;
 }
 
-/** Per stream, the last batch sequence number handed out. */
+/** Per stream, the last batch sequence number handed out, and what pruning removed so far. */
 export interface ExportStreamsTable {
   stream: Stream;
   last_seq: number;
+  /** How many batches pruning removed (their export_batches rows go with their files). */
+  pruned_count: Generated<number>;
+  /** The newest batch pruning removed, or null before the first. */
+  pruned_through: number | null;
 }
 
 /** Every batch handed out; `written_at` is null until its file is safely in the exchange folder. */
