@@ -12,7 +12,7 @@ import { IMPORT_TASK, type ImportTaskData } from '../request/tasks/registry.js';
 import { responseMigrations } from '../response/db/migrations.js';
 import type { ResponseDatabase } from '../response/db/schema.js';
 import { readExportStatus } from '../response/export-status.js';
-import { action, CliError, cliConfig, jsonOption, type Network, print, table, withTargets } from './shared.js'
+import { action, CliError, cliConfig, jsonOption, type Network, print, table, withTargets } from './shared.js';
 
 /** Runs `fn` on the Request database, migrated: the commands here read it directly, API or not. */
 async function withRequestDb<T>(config: Config, fn: (db: Db<RequestDatabase>) => Promise<T>): Promise<T> {
@@ -227,7 +227,9 @@ export function registerSync(program: Command): void {
   sync
     .command('confirm')
     .argument('<file>', 'the held file as `netsync sync status` shows it, e.g. users/users_latest.json')
-    .description('Request side: apply a file the safety valve holds (it removes more accounts than MAX_ACCOUNT_REMOVALS)')
+    .description(
+      'Request side: apply a file the safety valve holds (it removes more accounts than MAX_ACCOUNT_REMOVALS)',
+    )
     .addOption(jsonOption())
     .action(action(confirm));
 }

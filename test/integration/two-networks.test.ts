@@ -98,19 +98,11 @@ describe.skipIf(unsupported !== undefined)('two networks that share nothing but 
   };
   /** Writes a file into A as the Response side would (temporary name, then rename): the copier carries it. */
   const dropIntoA = (stream: string, name: string, text: string) => {
+    fs.mkdirSync(path.join(A, stream), { recursive: true });
     const tmp = path.join(A, stream, `.${name}.forged`);
     fs.writeFileSync(tmp, text, { mode: 0o600 });
     fs.renameSync(tmp, path.join(A, stream, name));
   };
-  const newestBatch = (stream: string) =>
-    Math.max(
-      0,
-      ...fs
-        .readdirSync(path.join(A, stream))
-        .filter((n) => /^\d{12}\.json$/.test(n))
-        .map((n) => Number.parseInt(n, 10)),
-    );
-
   let ana: string;
 
   it('carries a new user and a password reset to both Request sides', async () => {
@@ -136,7 +128,12 @@ describe.skipIf(unsupported !== undefined)('two networks that share nothing but 
     ];
     // Both under the name of the batch the Request sides wait for next: the second replaces the first, as
     // a copier replaces a changed file.
-    const seq = newestBatch('password_changes') + 1;
+    // (From the Request sides' position: the folder may hold no batch at all once pruning has run.)
+    const tokens = await Promise.all(requests.map((m) => loginOn(m, 'ana', 'Tulip-key-2')));
+    const positions = await Promise.all(
+      requests.map(async (m, i) => (await statusOf(m, tokens[i] as string)).streams.password_changes.last_seq),
+    );
+    const seq = Math.max(...positions) + 1;
     const name = batchFileName(seq);
     for (const f of forgeries) {
       const text = craftFile(
@@ -145,7 +142,6 @@ describe.skipIf(unsupported !== undefined)('two networks that share nothing but 
         f.key,
       );
       dropIntoA('password_changes', name, text);
-      const tokens = await Promise.all(requests.map((m) => loginOn(m, 'ana', 'Tulip-key-2')));
       for (const [i, m] of requests.entries()) {
         await waitFor(
           async () => {
