@@ -105,8 +105,11 @@ export async function writeExchangeFile(
   }
 }
 
-/** The header of an existing exchange file, or undefined when there is none or it cannot be read. */
-async function peekHeader(file: string): Promise<Header | undefined> {
+/**
+ * The header of an existing exchange file, unauthenticated, or undefined when there is none or it cannot
+ * be read: for the writer's own decisions about what is already in its folder, never for a reader's.
+ */
+export async function peekHeader(file: string): Promise<Header | undefined> {
   try {
     const handle = await fs.open(file, 'r');
     try {

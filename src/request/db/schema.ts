@@ -8,6 +8,7 @@ export interface RequestDatabase {
   settings: SettingsTable;
   import_streams: ImportStreamsTable;
   quarantine_log: QuarantineLogTable;
+  exchange_heartbeat: ExchangeHeartbeatTable;
 }
 
 interface Synced {
@@ -64,6 +65,10 @@ export interface ImportStreamsTable {
   waiting_since: string | null;
   /** Newest sequence number seen in the exchange folder (batch name or snapshot stamp). */
   newest_seen: number;
+  /** The Response database's generation this stream follows; null until it applied a file. */
+  generation: string | null;
+  /** A newer generation seen, whose snapshot this stream waits for to re-base on; null when none. */
+  rebase_to: string | null;
 }
 
 /** Files the importer refused. */
@@ -78,4 +83,25 @@ export interface QuarantineLogTable {
   code: string;
   reason: string;
   quarantined_at: string;
+}
+
+/**
+ * One row (id 1): the newest signed heartbeat accepted, and what staleness is judged from. Times are the
+ * Response side's (`created_at`) or this side's (`seen_at`, `watching_since`, `missing`).
+ */
+export interface ExchangeHeartbeatTable {
+  id: number;
+  generation: string | null;
+  created_at: string | null;
+  key_id: string | null;
+  /** JSON `{stream: newest batch written}` as the heartbeat names them. */
+  streams: string | null;
+  /** When this side first read that heartbeat. */
+  seen_at: string | null;
+  /** When the importer first looked for a heartbeat: "no heartbeat yet" is not stale before 3 intervals. */
+  watching_since: string | null;
+  /** JSON `{stream: {seq, since}}`: batches a heartbeat named that were not in the folder, since when. */
+  missing: string | null;
+  /** 1 while the last pass found this side stale: so becoming stale and clearing are each logged once. */
+  stale: number;
 }

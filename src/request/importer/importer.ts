@@ -1,6 +1,7 @@
 import { IMPORT_ORDER } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { importBatches } from './batches.js';
+import { OlderGenerationFiles } from './generation.js';
 import type { ImportContext, ImportPass, ImportResult } from './pass.js';
 import { quarantine } from './quarantine.js';
 import { importSnapshot, SettledSnapshots } from './snapshot.js';
@@ -16,6 +17,7 @@ export type { ImportContext, ImportResult } from './pass.js';
 export class Importer {
   /** Snapshots found already applied, kept across passes so an unchanged one is not read again. */
   private readonly settled = new SettledSnapshots();
+  private readonly olderGeneration = new OlderGenerationFiles();
 
   constructor(private readonly ctx: ImportContext) {}
 
@@ -28,11 +30,13 @@ export class Importer {
       files: [],
       quarantined: [],
       waiting: {},
+      rebasing: {},
       imported_at: '',
     };
     const pass: ImportPass = {
       ctx: this.ctx,
       result,
+      olderGeneration: this.olderGeneration,
       refuse: async (file, stream, err, identity) => {
         const recorded = await quarantine(this.ctx, file, stream, err, identity);
         if (recorded) result.quarantined.push(recorded);
@@ -41,6 +45,7 @@ export class Importer {
     for (let round = 0; round < 100; round++) {
       const before = result.files.length + result.quarantined.length;
       result.waiting = {};
+      result.rebasing = {};
       for (const stream of IMPORT_ORDER) {
         await importSnapshot(pass, stream, this.settled);
         await importBatches(pass, stream);

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { RefusedFile, Stream, TrustedKeys } from '../../exchange/index.js';
 import type { Logger } from '../../platform/logger.js';
 import type { RequestDatabase } from '../db/schema.js';
+import type { OlderGenerationFiles } from './generation.js';
 
 export interface ImportContext {
   readonly db: Kysely<RequestDatabase>;
@@ -21,6 +22,8 @@ export interface ImportResult {
   quarantined: string[];
   /** Streams waiting for a missing batch: the sequence number each waits for. */
   waiting: Partial<Record<Stream, number>>;
+  /** Streams waiting for a new generation's snapshot to re-base on: that generation. */
+  rebasing: Partial<Record<Stream, string>>;
   imported_at: string;
 }
 
@@ -28,6 +31,8 @@ export interface ImportResult {
 export interface ImportPass {
   readonly ctx: ImportContext;
   readonly result: ImportResult;
+  /** Files of an older generation than their stream follows, not opened again (generation.ts). */
+  readonly olderGeneration: OlderGenerationFiles;
   /** Records a refused file (judged as `identity`), copies it to quarantine and notes it in the result. */
   refuse(file: string, stream: Stream, err: RefusedFile, identity: string | undefined): Promise<void>;
 }

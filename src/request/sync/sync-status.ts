@@ -28,6 +28,14 @@ const StreamStatus = Type.Object({
   ),
   waiting_for: Nullable(Type.Integer({ description: 'The missing batch this stream cannot pass' })),
   waiting_since: Nullable(Type.String()),
+  generation: Nullable(
+    Type.String({ description: "The Response database's generation this stream follows (null: none applied yet)" }),
+  ),
+  waiting_for_generation: Nullable(
+    Type.String({
+      description: 'A newer generation seen (the Response database was restored): the stream waits for its snapshot',
+    }),
+  ),
   quarantine: Type.Object({ count: Type.Integer(), recent: Type.Array(QuarantineEntry) }),
 });
 
@@ -72,6 +80,8 @@ export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: s
       lag_seconds: lag === null ? null : Math.round(lag * 1000) / 1000,
       waiting_for: s.waiting_for,
       waiting_since: s.waiting_since,
+      generation: s.generation,
+      waiting_for_generation: s.rebase_to,
       quarantine: {
         count: counts.get(stream) ?? 0,
         recent: await recentQuarantined(db, stream, RECENT_QUARANTINED),

@@ -1,4 +1,4 @@
-import type { Stream } from '../../exchange/index.js';
+import { REQUIRES, type Stream } from '../../exchange/index.js';
 import {
   type ExportContext,
   type ExportResult,
@@ -6,6 +6,7 @@ import {
   exportSnapshot,
   type SnapshotSource,
 } from '../exporter.js';
+import { settleGeneration } from '../generation.js';
 import { profileTypeLines } from '../profile-types/profile-types.repository.js';
 import { settingLines } from '../settings/settings.repository.js';
 import { userLines } from '../users/users.repository.js';
@@ -50,10 +51,22 @@ export async function runResponseTask(
   data: ExportTaskData,
 ): Promise<ExportResult> {
   const spec: TaskSpec = RESPONSE_TASKS[name];
+  // What the task writes: its streams, and the streams their batches refer to (claimed with them).
+  const writes = [...new Set(spec.streams.flatMap((s) => [s, ...(REQUIRES[s] ?? [])]))];
+  const rebase = await settleGeneration(ctx.db, ctx.exchangeDir, ctx.logger, () => snapshotEveryStream(ctx), writes);
   const changes = await exportChanges(ctx, spec.streams);
-  if (!data.snapshot || !spec.snapshot) return changes;
+  if (!data.snapshot || !spec.snapshot) return { ...changes, files: [...rebase, ...changes.files] };
   const snap = await exportSnapshot(ctx, spec.snapshot.stream, spec.snapshot.source);
-  return { ...snap, count: snap.count, files: [...changes.files, ...snap.files] };
+  return { ...snap, count: snap.count, files: [...rebase, ...changes.files, ...snap.files] };
+}
+
+/** Every stream's snapshot: what a new generation writes before any of its batches. */
+async function snapshotEveryStream(ctx: ExportContext): Promise<string[]> {
+  const files: string[] = [];
+  for (const spec of Object.values(RESPONSE_TASKS) as TaskSpec[]) {
+    if (spec.snapshot) files.push(...(await exportSnapshot(ctx, spec.snapshot.stream, spec.snapshot.source)).files);
+  }
+  return files;
 }
 
 export interface ScheduleEntry {
