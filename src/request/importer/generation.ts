@@ -1,6 +1,8 @@
+import type { Kysely } from 'kysely';
 import { compareGenerations, type Stream } from '../../exchange/index.js';
+import type { Logger } from '../../platform/logger.js';
+import type { RequestDatabase } from '../db/schema.js';
 import { noteNewGeneration } from './import-streams.js';
-import type { ImportContext } from './pass.js';
 
 /*
  * Generations (exchange/generation.ts). Each stream follows one generation of the Response database:
@@ -25,7 +27,11 @@ export function relationOf(followed: string | null, file: string): GenerationRel
 }
 
 /** Says once (across importers) that a newer generation was seen, and makes every stream wait for its snapshot. */
-export async function announceGeneration(ctx: ImportContext, generation: string, where: string): Promise<void> {
+export async function announceGeneration(
+  ctx: { readonly db: Kysely<RequestDatabase>; readonly logger: Logger },
+  generation: string,
+  where: string,
+): Promise<void> {
   const streams = await noteNewGeneration(ctx.db, generation);
   if (streams.length === 0) return;
   ctx.logger.warn(
