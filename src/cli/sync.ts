@@ -2,8 +2,20 @@ import type { Command } from 'commander';
 import { migrate, openDb } from '../platform/db.js';
 import { requestMigrations } from '../request/db/migrations.js';
 import type { RequestDatabase } from '../request/db/schema.js';
-import { readSyncStatus } from '../request/sync/sync-status.js';
+import { readSyncStatus, type SyncStatus } from '../request/sync/sync-status.js';
 import { action, cliConfig, jsonOption, print, table } from './shared.js';
+
+/** The heartbeat and staleness, above the table: what an operator needs to see first. */
+function freshnessLines(report: SyncStatus): string {
+  const hb = report.heartbeat;
+  const lines = [
+    hb
+      ? `heartbeat   ${report.heartbeat_status}: written ${hb.created_at} (${Math.round(hb.age_s)} s ago), generation ${hb.generation}`
+      : `heartbeat   ${report.heartbeat_status}`,
+  ];
+  for (const reason of report.stale_reasons) lines.push(`STALE       ${reason}`);
+  return `${lines.join('\n')}\n\n`;
+}
 
 /**
  * `netsync sync status`, on a Request machine: what GET /sync/status shows, read straight from the
@@ -14,23 +26,25 @@ async function status(opts: { json?: boolean }): Promise<number> {
   const db = await openDb<RequestDatabase>(config.requestDatabaseUrl);
   try {
     await migrate(db, requestMigrations);
-    const report = await readSyncStatus(db.kysely, config.exchangeDir);
+    const report = await readSyncStatus(db.kysely, config.exchangeDir, config.exportIntervalS);
     const rows = Object.entries(report.streams).map(([stream, s]) => ({ stream, ...s }));
     print(opts.json, report, () =>
-      table(
-        rows,
-        [
-          ['STREAM', (r) => r.stream],
-          ['APPLIED', (r) => r.last_seq],
-          ['NEWEST', (r) => r.newest_seen],
-          ['BEHIND', (r) => r.behind],
-          ['LAG S', (r) => r.lag_seconds],
-          ['WAITING FOR', (r) => r.waiting_for],
-          ['REFUSED', (r) => r.quarantine.count],
-          ['LAST FILE', (r) => r.last_file],
-          ['APPLIED AT', (r) => r.last_applied_at],
-        ],
-        '(the importer has not run yet)',
+      freshnessLines(report).concat(
+        table(
+          rows,
+          [
+            ['STREAM', (r) => r.stream],
+            ['APPLIED', (r) => r.last_seq],
+            ['NEWEST', (r) => r.newest_seen],
+            ['BEHIND', (r) => r.behind],
+            ['LAG S', (r) => r.lag_seconds],
+            ['WAITING FOR', (r) => r.waiting_for],
+            ['REFUSED', (r) => r.quarantine.count],
+            ['LAST FILE', (r) => r.last_file],
+            ['APPLIED AT', (r) => r.last_applied_at],
+          ],
+          '(the importer has not run yet)',
+        ),
       ),
     );
     return 0;

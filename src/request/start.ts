@@ -50,6 +50,7 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
     trustedKeys,
     maxFileBytes: rt.config.maxFileBytes,
     logger,
+    exportIntervalS: rt.config.exportIntervalS,
   });
   const metrics = networkMetrics(rt, 'request');
   // One import at a time per process: imports in several processes are still safe (each batch is

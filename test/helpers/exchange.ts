@@ -105,6 +105,7 @@ export function importerFor(
     trustedKeys: trustedOf(env),
     maxFileBytes: opts.maxFileBytes ?? env.config.maxFileBytes,
     logger: opts.logger ?? createLogger(env.config.logLevel),
+    exportIntervalS: env.config.exportIntervalS,
   });
 }
 

@@ -2,6 +2,7 @@ import { IMPORT_ORDER } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { importBatches } from './batches.js';
 import { OlderGenerationFiles } from './generation.js';
+import { HeartbeatCheck } from './heartbeat.js';
 import type { ImportContext, ImportPass, ImportResult } from './pass.js';
 import { quarantine } from './quarantine.js';
 import { importSnapshot, SettledSnapshots } from './snapshot.js';
@@ -18,8 +19,11 @@ export class Importer {
   /** Snapshots found already applied, kept across passes so an unchanged one is not read again. */
   private readonly settled = new SettledSnapshots();
   private readonly olderGeneration = new OlderGenerationFiles();
+  private readonly heartbeat: HeartbeatCheck;
 
-  constructor(private readonly ctx: ImportContext) {}
+  constructor(private readonly ctx: ImportContext) {
+    this.heartbeat = new HeartbeatCheck(ctx);
+  }
 
   /** One pass over every stream, in dependency order; repeats while a pass finds new work. */
   async importAll(): Promise<ImportResult> {
@@ -52,6 +56,8 @@ export class Importer {
       }
       if (result.files.length + result.quarantined.length === before) break;
     }
+    // After the files: what the heartbeat names is judged against what was just applied too.
+    await this.heartbeat.run();
     result.imported_at = nowIso();
     return result;
   }

@@ -11,6 +11,11 @@ export interface ImportContext {
   readonly trustedKeys: TrustedKeys;
   readonly maxFileBytes: number;
   readonly logger: Logger;
+  /**
+   * The Response side's EXPORT_INTERVAL_S (this side must be given the same): how often it writes a
+   * heartbeat, which staleness is judged by. Default 60, the variable's default.
+   */
+  readonly exportIntervalS?: number;
 }
 
 export interface ImportResult {

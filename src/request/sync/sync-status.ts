@@ -3,6 +3,7 @@ import { type Static, Type } from 'typebox';
 import { STREAMS, type Stream } from '../../exchange/index.js';
 import type { RequestDatabase } from '../db/schema.js';
 import { pendingBatches } from './pending.js';
+import { Freshness, readStaleness } from './staleness.js';
 import { listImportStreams, quarantineCounts, recentQuarantined } from './sync.repository.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -41,6 +42,8 @@ const StreamStatus = Type.Object({
 
 export const SyncStatus = Type.Object({
   checked_at: Type.String(),
+  // The signed heartbeat and staleness (staleness.ts): is the copy step delivering what was written?
+  ...Freshness,
   streams: Type.Object(
     Object.fromEntries(STREAMS.map((s) => [s, StreamStatus])) as Record<Stream, typeof StreamStatus>,
   ),
@@ -55,8 +58,14 @@ const RECENT_QUARANTINED = 5;
  * `netsync sync status`). Everything comes from the importer's bookkeeping plus one listing of each
  * stream's folder (names only, and one stat), so it stays cheap to poll.
  */
-export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: string): Promise<SyncStatus> {
+export async function readSyncStatus(
+  db: Kysely<RequestDatabase>,
+  exchangeDir: string,
+  /** EXPORT_INTERVAL_S, which staleness is judged by (its default when not given). */
+  exportIntervalS = 60,
+): Promise<SyncStatus> {
   const now = Date.now();
+  const freshness = await readStaleness(db, exportIntervalS);
   const states = await listImportStreams(db);
   const counts = await quarantineCounts(db);
   const streams = {} as Record<Stream, Static<typeof StreamStatus>>;
@@ -88,5 +97,5 @@ export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: s
       },
     };
   }
-  return { checked_at: new Date(now).toISOString(), streams };
+  return { checked_at: new Date(now).toISOString(), ...freshness, streams };
 }

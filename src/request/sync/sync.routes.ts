@@ -10,11 +10,12 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
       preHandler: [authenticate],
       schema: {
         tags: ['sync'],
-        summary: 'Per stream: last file applied, newest sequence applied, how far behind, quarantined files',
+        summary:
+          'Per stream: last file applied, newest sequence applied, how far behind, quarantined files; whether this side is stale',
         security: [{ bearer: [] }],
         response: { 200: SyncStatus, ...AUTH_ERRORS },
       },
     },
-    () => readSyncStatus(deps.db.kysely, deps.config.exchangeDir),
+    () => readSyncStatus(deps.db.kysely, deps.config.exchangeDir, deps.config.exportIntervalS),
   );
 }

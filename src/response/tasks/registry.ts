@@ -7,6 +7,7 @@ import {
   type SnapshotSource,
 } from '../exporter.js';
 import { settleGeneration } from '../generation.js';
+import { exportHeartbeat } from '../heartbeat.js';
 import { profileTypeLines } from '../profile-types/profile-types.repository.js';
 import { settingLines } from '../settings/settings.repository.js';
 import { userLines } from '../users/users.repository.js';
@@ -26,6 +27,8 @@ interface TaskSpec {
   readonly streams: readonly Stream[];
   /** The snapshot it writes when asked, and where its rows come from. */
   readonly snapshot?: { stream: Stream; source: SnapshotSource };
+  /** Writes the signed heartbeat (response/heartbeat.ts) instead of changes. */
+  readonly heartbeat?: true;
 }
 
 /**
@@ -40,6 +43,7 @@ export const RESPONSE_TASKS = {
     streams: ['profile_types'],
     snapshot: { stream: 'profile_types', source: profileTypeLines },
   },
+  export_heartbeat: { streams: [], heartbeat: true },
 } as const satisfies Record<string, TaskSpec>;
 
 export type ResponseTaskName = keyof typeof RESPONSE_TASKS;
@@ -51,6 +55,11 @@ export async function runResponseTask(
   data: ExportTaskData,
 ): Promise<ExportResult> {
   const spec: TaskSpec = RESPONSE_TASKS[name];
+  if (spec.heartbeat) {
+    // Every interval, even when nothing changes: a restore is noticed (and re-based on) without a change.
+    const rebase = await settleGeneration(ctx.db, ctx.exchangeDir, ctx.logger, () => snapshotEveryStream(ctx));
+    return { ...(await exportHeartbeat(ctx)), files: rebase };
+  }
   // What the task writes: its streams, and the streams their batches refer to (claimed with them).
   const writes = [...new Set(spec.streams.flatMap((s) => [s, ...(REQUIRES[s] ?? [])]))];
   const rebase = await settleGeneration(ctx.db, ctx.exchangeDir, ctx.logger, () => snapshotEveryStream(ctx), writes);
@@ -91,4 +100,6 @@ export const responseSchedule = (exportIntervalS: number): ScheduleEntry[] => [
     everyMs: exportIntervalS * 1000,
     data: { snapshot: true },
   },
+  // The signed heartbeat (response/heartbeat.ts): Request sides judge staleness by 3 of these intervals.
+  { id: 'export-heartbeat-every-minute', task: 'export_heartbeat', everyMs: exportIntervalS * 1000, data: {} },
 ];
