@@ -5,7 +5,7 @@ import type { RequestDatabase } from '../request/db/schema.js';
 import { readSyncStatus, type SyncStatus } from '../request/sync/sync-status.js';
 import { action, cliConfig, jsonOption, print, table } from './shared.js';
 
-/** The heartbeat and staleness, above the table: what an operator needs to see first. */
+/** The heartbeat and staleness, under the table: is the copy step delivering what was written? */
 function freshnessLines(report: SyncStatus): string {
   const hb = report.heartbeat;
   const lines = [
@@ -14,7 +14,7 @@ function freshnessLines(report: SyncStatus): string {
       : `heartbeat   ${report.heartbeat_status}`,
   ];
   for (const reason of report.stale_reasons) lines.push(`STALE       ${reason}`);
-  return `${lines.join('\n')}\n\n`;
+  return `\n${lines.join('\n')}\n`;
 }
 
 /**
@@ -28,8 +28,10 @@ async function status(opts: { json?: boolean }): Promise<number> {
     await migrate(db, requestMigrations);
     const report = await readSyncStatus(db.kysely, config.exchangeDir, config.exportIntervalS);
     const rows = Object.entries(report.streams).map(([stream, s]) => ({ stream, ...s }));
-    print(opts.json, report, () =>
-      freshnessLines(report).concat(
+    print(
+      opts.json,
+      report,
+      () =>
         table(
           rows,
           [
@@ -38,14 +40,16 @@ async function status(opts: { json?: boolean }): Promise<number> {
             ['NEWEST', (r) => r.newest_seen],
             ['BEHIND', (r) => r.behind],
             ['LAG S', (r) => r.lag_seconds],
-            ['WAITING FOR', (r) => r.waiting_for],
+            [
+              'WAITING FOR',
+              (r) => r.waiting_for ?? (r.waiting_for_generation ? `snapshot of ${r.waiting_for_generation}` : null),
+            ],
             ['REFUSED', (r) => r.quarantine.count],
             ['LAST FILE', (r) => r.last_file],
             ['APPLIED AT', (r) => r.last_applied_at],
           ],
           '(the importer has not run yet)',
-        ),
-      ),
+        ) + freshnessLines(report),
     );
     return 0;
   } finally {

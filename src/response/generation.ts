@@ -91,11 +91,14 @@ export async function findRewind(
   const before = await counters();
   for (const stream of streams) {
     const dir = streamDir(exchangeDir, stream);
-    // Names first: in normal running no batch is past the counter, so no file is opened.
-    for (const b of await listBatchFiles(dir)) {
-      if (b.seq <= (before.get(stream) ?? 0)) continue;
-      const header = await peekHeader(path.join(dir, b.name));
-      if (header) found.push({ stream, seq: b.seq, header, file: `${stream}/${b.name}` });
+    // Names first: in normal running no batch is past the counter, so no file is opened. After a new
+    // generation began, the old one's files past the counter stay until this generation writes over them;
+    // only the first is opened: this database writes in order, so had it written any of them, it wrote
+    // that one (or it was pruned, and is not there).
+    const first = (await listBatchFiles(dir)).find((b) => b.seq > (before.get(stream) ?? 0));
+    if (first) {
+      const header = await peekHeader(path.join(dir, first.name));
+      if (header) found.push({ stream, seq: first.seq, header, file: `${stream}/${first.name}` });
     }
   }
   for (const [stream, spec] of Object.entries(SNAPSHOT_OF)) {

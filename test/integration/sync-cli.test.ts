@@ -66,5 +66,7 @@ describe('netsync sync status', () => {
     expect(behind).toBe('0');
     expect(columns('password_changes')[6]).toBe('1'); // REFUSED
     expect(columns('settings')[6]).toBe('0');
+    // Under the table: the heartbeat (none written in this test, and not yet 3 intervals of looking).
+    expect(lines.at(-1)).toBe('heartbeat   no heartbeat yet');
   });
 });
