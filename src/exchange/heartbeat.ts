@@ -56,6 +56,7 @@ export async function writeHeartbeat(
   key: SigningKey,
 ): Promise<{ path: string; heartbeat: Heartbeat }> {
   const { heartbeat, text } = heartbeatText(fields, key);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const target = path.join(dir, HEARTBEAT_FILE);
   const tmp = path.join(dir, `.${HEARTBEAT_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {

@@ -87,8 +87,14 @@ export class HeartbeatCheck {
         seen_at: nowIso(),
       })
       .where('id', '=', 1)
-      // Two importers reading heartbeats at once: the newer wins.
-      .where((eb) => eb.or([eb('created_at', 'is', null), eb('created_at', '<', heartbeat.created_at)]))
+      // Two importers reading heartbeats at once: the newer wins (a newer generation's, whatever its time).
+      .where((eb) =>
+        eb.or([
+          eb('created_at', 'is', null),
+          eb('generation', '<', heartbeat.generation),
+          eb.and([eb('generation', '=', heartbeat.generation), eb('created_at', '<', heartbeat.created_at)]),
+        ]),
+      )
       .execute();
     // A new generation shows in the heartbeat before any of its files needs to be opened.
     await announceGeneration(ctx, heartbeat.generation, HEARTBEAT_FILE);
