@@ -7,6 +7,7 @@ import { Lifecycle } from '../platform/shutdown.js';
 import { startRequestApi, startRequestBeat, startRequestWorker } from '../request/start.js';
 import { startResponseApi, startResponseBeat, startResponseWorker } from '../response/start.js';
 import { registerConfig } from './config.js';
+import { registerGeneration } from './generation.js';
 import { registerInspect } from './inspect.js';
 import { registerKeys } from './keys.js';
 import { registerQueue } from './queue.js';
@@ -95,6 +96,7 @@ for (const register of [
   registerRun,
   registerKeys,
   registerSync,
+  registerGeneration,
 ]) {
   register(program);
 }

@@ -7,12 +7,24 @@ import { signingKeyOf } from '../platform/secrets.js';
 import { requestMigrations } from '../request/db/migrations.js';
 import type { RequestDatabase } from '../request/db/schema.js';
 import { confirmHeld, type HeldFileRow, listHeldFiles } from '../request/importer/held-files.js';
-import { readSyncStatus } from '../request/sync/sync-status.js';
+import { readSyncStatus, type SyncStatus } from '../request/sync/sync-status.js';
 import { IMPORT_TASK, type ImportTaskData } from '../request/tasks/registry.js';
 import { responseMigrations } from '../response/db/migrations.js';
 import type { ResponseDatabase } from '../response/db/schema.js';
 import { readExportStatus } from '../response/export-status.js';
 import { action, CliError, cliConfig, jsonOption, type Network, print, table, withTargets } from './shared.js';
+
+/** The heartbeat and staleness, under the table: is the copy step delivering what was written? */
+function freshnessLines(report: SyncStatus): string {
+  const hb = report.heartbeat;
+  const lines = [
+    hb
+      ? `heartbeat   ${report.heartbeat_status}: written ${hb.created_at} (${Math.round(hb.age_s)} s ago), generation ${hb.generation}`
+      : `heartbeat   ${report.heartbeat_status}`,
+  ];
+  for (const reason of report.stale_reasons) lines.push(`STALE       ${reason}`);
+  return `\n${lines.join('\n')}\n`;
+}
 
 /** Runs `fn` on the Request database, migrated: the commands here read it directly, API or not. */
 async function withRequestDb<T>(config: Config, fn: (db: Db<RequestDatabase>) => Promise<T>): Promise<T> {
@@ -47,7 +59,7 @@ async function status(opts: { json?: boolean; side?: Network }): Promise<number>
 /** The Request side: what GET /sync/status answers. */
 async function requestStatus(config: Config, opts: { json?: boolean }): Promise<number> {
   return withRequestDb(config, async (db) => {
-    const report = await readSyncStatus(db.kysely, config.exchangeDir);
+    const report = await readSyncStatus(db.kysely, config.exchangeDir, config.exportIntervalS);
     const rows = Object.entries(report.streams).map(([stream, s]) => ({ stream, ...s }));
     // The reasons too: the count alone says something is wrong, not what.
     const refused = rows.flatMap((r) => r.quarantine.recent.map((q) => ({ stream: r.stream, ...q })));
@@ -73,7 +85,10 @@ async function requestStatus(config: Config, opts: { json?: boolean }): Promise<
             ['NEWEST', (r) => r.newest_seen],
             ['BEHIND', (r) => r.behind],
             ['LAG S', (r) => r.lag_seconds],
-            ['WAITING FOR', (r) => r.waiting_for],
+            [
+              'WAITING FOR',
+              (r) => r.waiting_for ?? (r.waiting_for_generation ? `snapshot of ${r.waiting_for_generation}` : null),
+            ],
             ['REFUSED', (r) => r.quarantine.count],
             ['LAST FILE', (r) => r.last_file],
             ['KEY ID', (r) => r.last_key_id],
@@ -81,6 +96,7 @@ async function requestStatus(config: Config, opts: { json?: boolean }): Promise<
           ],
           '(the importer has not run yet)',
         ) +
+        freshnessLines(report) +
         refusedTable() +
         heldText(report.held),
     );

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type Static, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { GENERATION_PATTERN } from './generation.js';
 import { type PublicKey, type SigningKey, signText, verifyText } from './keys.js';
 import { describeErrors } from './records.js';
 import type { Stream } from './streams.js';
@@ -40,6 +41,11 @@ export const Header = Type.Object(
     ]),
     /** For a batch, its sequence number; for a snapshot, the newest batch of `stream` it reflects. */
     seq: Type.Integer({ minimum: 0 }),
+    /**
+     * The Response database's generation (generation.ts): sequence numbers compare only within one; a
+     * newer one means the database was restored or rebuilt, and Request sides re-base on its snapshot.
+     */
+    generation: Type.String({ pattern: GENERATION_PATTERN }),
     /** For a snapshot: the newest batch it reflects of each stream it covers. */
     covers: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 0 }))),
     /** For a batch: the newest batch of each stream its records refer to (see REQUIRES). */

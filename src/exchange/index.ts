@@ -1,5 +1,7 @@
 export * from './batch-files.js';
 export * from './file-format.js';
+export * from './generation.js';
+export * from './heartbeat.js';
 export * from './keys.js';
 export * from './reader.js';
 export * from './records.js';

@@ -109,8 +109,9 @@ export async function openExchangeFile<S extends Stream>(
 }
 
 /**
- * The header of the exchange file at `file`, read but not authenticated: for reports on files this side
- * wrote itself (the Response side's `netsync sync status`), never for deciding what to apply.
+ * The header of the exchange file at `file`, read but not authenticated: for the Response side's own
+ * decisions and reports about files it wrote (the writer's replace check, restore detection, `netsync sync
+ * status`), never for deciding what to apply.
  * @returns undefined when there is no such file or its header cannot be read
  */
 export async function peekHeader(file: string): Promise<Header | undefined> {

@@ -5,7 +5,6 @@ import {
   FORMAT,
   FORMAT_VERSION,
   HEADER_LINE_BYTES,
-  HEADER_PREFIX,
   type Header,
   type HeaderFields,
   headerLine,
@@ -15,6 +14,7 @@ import {
   signatureOf,
 } from './file-format.js';
 import type { SigningKey } from './keys.js';
+import { peekHeader } from './reader.js';
 
 export interface WrittenFile {
   readonly path: string;
@@ -102,24 +102,6 @@ export async function writeExchangeFile(
     await file.close().catch(() => undefined);
     await fs.rm(tmp, { force: true });
     throw err;
-  }
-}
-
-/** The header of an existing exchange file, or undefined when there is none or it cannot be read. */
-async function peekHeader(file: string): Promise<Header | undefined> {
-  try {
-    const handle = await fs.open(file, 'r');
-    try {
-      const buf = Buffer.alloc(HEADER_LINE_BYTES);
-      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-      const line = buf.subarray(0, bytesRead).toString('utf8').split('\n')[0]?.trimEnd() ?? '';
-      if (!line.startsWith(HEADER_PREFIX) || !line.endsWith(',')) return undefined;
-      return JSON.parse(line.slice(HEADER_PREFIX.length, -1).trimEnd()) as Header;
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return undefined;
   }
 }
 

@@ -44,7 +44,13 @@ export async function folderUsable(dir: string, access: FolderAccess): Promise<b
  * request metrics of every route. /metrics is unauthenticated, as Prometheus expects: it shows counts,
  * never data, and the API listens on loopback by default.
  */
-export function registerOps<Schema>(app: App, opts: OpsDeps<Schema>, exchangeAccess: FolderAccess): void {
+export function registerOps<Schema>(
+  app: App,
+  opts: OpsDeps<Schema>,
+  exchangeAccess: FolderAccess,
+  /** More checks /ready makes, by name (the Request side's: not stale). */
+  readyChecks: Record<string, () => Promise<boolean>> = {},
+): void {
   const { metrics } = opts;
   const health = { database: () => pingDb(opts.db), redis: opts.pingRedis };
   registerHealth(app, health);
@@ -67,7 +73,7 @@ export function registerOps<Schema>(app: App, opts: OpsDeps<Schema>, exchangeAcc
   );
 
   const exchangeFolder = () => folderUsable(opts.config.exchangeDir, exchangeAccess);
-  registerHealth(app, { ...health, exchange_folder: exchangeFolder }, '/ready');
+  registerHealth(app, { ...health, exchange_folder: exchangeFolder, ...readyChecks }, '/ready');
 
   app.get(
     '/metrics',

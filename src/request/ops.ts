@@ -3,16 +3,40 @@ import type { App } from '../platform/http.js';
 import { registerOps } from '../platform/ops.js';
 import type { RequestDeps } from './deps.js';
 import { pendingBatches } from './sync/pending.js';
+import { readStaleness } from './sync/staleness.js';
 import { listImportStreams, quarantineCounts } from './sync/sync.repository.js';
 
 /**
- * The Request API's operator surface: GET /ready (database, Redis and a readable exchange folder) and
- * GET /metrics, with the quarantine count and the sync lag read on scrape.
+ * The Request API's operator surface: GET /ready (database, Redis, a readable exchange folder, and not
+ * stale: a heartbeat fresh enough and no batch it names missing) and GET /metrics, with the quarantine
+ * count, the sync lag and the staleness read on scrape.
  */
 export function registerRequestOps(app: App, deps: RequestDeps): void {
   const db = deps.db.kysely;
   const exchangeDir = deps.config.exchangeDir;
-  registerOps(app, deps, 'read');
+  const staleness = () => readStaleness(db, deps.config.exportIntervalS);
+  registerOps(app, deps, 'read', { heartbeat: async () => !(await staleness()).stale });
+
+  deps.metrics.gaugeOnScrape(
+    {
+      name: 'netsync_request_stale',
+      help: '1 while this Request side is stale (its newest heartbeat is over 3 export intervals old, or names a batch missing here), else 0',
+    },
+    async (set) => set({}, (await staleness()).stale ? 1 : 0),
+    app.log,
+  );
+
+  deps.metrics.gaugeOnScrape(
+    {
+      name: 'netsync_request_heartbeat_age_seconds',
+      help: "Age of the newest heartbeat accepted from the Response side (by the Response side's clock); absent before the first",
+    },
+    async (set) => {
+      const { heartbeat } = await staleness();
+      if (heartbeat) set({}, heartbeat.age_s);
+    },
+    app.log,
+  );
 
   deps.metrics.gaugeOnScrape(
     {

@@ -51,6 +51,7 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
     maxFileBytes: rt.config.maxFileBytes,
     maxAccountRemovals: rt.config.maxAccountRemovals,
     logger,
+    exportIntervalS: rt.config.exportIntervalS,
   });
   const metrics = networkMetrics(rt, 'request');
   // One import at a time per process: imports in several processes are still safe (each batch is

@@ -10,7 +10,9 @@ import {
   writeExchangeFile,
 } from '../exchange/index.js';
 import { nowIso } from '../platform/db.js';
+import type { Logger } from '../platform/logger.js';
 import type { ResponseDatabase } from './db/schema.js';
+import { currentGeneration } from './generation.js';
 import { pruneBatches } from './retention.js';
 
 export interface ExportContext {
@@ -24,6 +26,8 @@ export interface ExportContext {
    * (EXCHANGE_RETENTION_S; retention.ts). Undefined: none are.
    */
   readonly retentionS?: number;
+  /** Where the exporter says it started a new generation (generation.ts). */
+  readonly logger: Logger;
 }
 
 /** The seed's task result shape. */
@@ -139,6 +143,10 @@ async function writeClaimedBatches(ctx: ExportContext, stream: Stream): Promise<
     .execute();
   const files: string[] = [];
   let count = 0;
+  if (pending.length === 0) return { files, count };
+  // Read at write time, not claim time: a batch claimed before `netsync generation new` goes out in the
+  // new generation, after its snapshots, which already carry it.
+  const { generation } = await currentGeneration(ctx.db);
   for (const batch of pending) {
     const rows = await ctx.db
       .selectFrom('outbox')
@@ -154,6 +162,7 @@ async function writeClaimedBatches(ctx: ExportContext, stream: Stream): Promise<
         kind: 'batch',
         stream,
         seq: batch.seq,
+        generation,
         created_at: batch.created_at,
         ...(batch.requires ? { requires: JSON.parse(batch.requires) as Record<string, number> } : {}),
       },
@@ -243,14 +252,22 @@ export async function exportSnapshot(
         .where('stream', 'in', [...spec.covers])
         .execute();
       const covers = Object.fromEntries(stamps.map((s) => [s.stream, s.last_seq]));
+      const { generation } = await currentGeneration(trx);
       return writeExchangeFile(
         streamDir(ctx.exchangeDir, stream),
         spec.file,
-        { kind: 'snapshot', stream, seq: covers[stream] ?? 0, covers, created_at: nowIso() },
+        { kind: 'snapshot', stream, seq: covers[stream] ?? 0, generation, covers, created_at: nowIso() },
         source(trx),
         ctx.signingKey,
-        // Two snapshot exports may finish out of order; the older must not replace the newer.
-        { replaces: (existing) => !spec.covers.some((s) => (existing.covers?.[s] ?? 0) > (covers[s] ?? 0)) },
+        // Two snapshot exports may finish out of order; the older must not replace the newer. Stamps
+        // compare within a generation only: a new generation's snapshot replaces an older one's whatever
+        // their numbers (a restored database counts from lower ones).
+        {
+          replaces: (existing) =>
+            existing.generation !== generation
+              ? !(existing.generation > generation)
+              : !spec.covers.some((s) => (existing.covers?.[s] ?? 0) > (covers[s] ?? 0)),
+        },
       );
     });
   await housekeeping(ctx, spec.covers);

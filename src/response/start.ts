@@ -67,7 +67,7 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
   const signingKey = requireSigningKey(rt);
   const db = await openResponseDb(rt);
   const { redis } = openRedis(rt, rt.config.responseRedisUrl, 'response worker redis');
-  const ctx = { db: db.kysely, exchangeDir: rt.config.exchangeDir, signingKey, batchSize: 5000 };
+  const ctx = { db: db.kysely, exchangeDir: rt.config.exchangeDir, signingKey, batchSize: 5000, logger };
   const metrics = networkMetrics(rt, 'response');
   // The snapshot export prunes batch files older than this that it carries (response/retention.ts).
   const retentionS = rt.config.exchangeRetentionS;

@@ -39,6 +39,12 @@ import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import type { ExportContext, SnapshotSource } from '../../src/response/exporter.js';
 import { sideEnv, type TestEnv } from './system.js';
 
+/**
+ * The generation the helpers' hand-made files carry. A test that mixes them with files the real exporter
+ * writes (which carry its database's generation) must pass that one instead.
+ */
+export const TEST_GENERATION = '20260101T000000Z-00000000';
+
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
@@ -78,7 +84,13 @@ export function trustedOf(env: TestEnv): TrustedKeys {
 export const freshSigningKey = (): SigningKey => parseSigningKey(generateSigningKey());
 
 export function exportCtx(env: TestEnv, db: Kysely<ResponseDatabase>, batchSize = 5000): ExportContext {
-  return { db, exchangeDir: env.config.exchangeDir, signingKey: signerOf(env), batchSize };
+  return {
+    db,
+    exchangeDir: env.config.exchangeDir,
+    signingKey: signerOf(env),
+    batchSize,
+    logger: createLogger(env.config.logLevel),
+  };
 }
 
 export function importerFor(
@@ -94,6 +106,7 @@ export function importerFor(
     maxFileBytes: opts.maxFileBytes ?? env.config.maxFileBytes,
     maxAccountRemovals: env.config.maxAccountRemovals,
     logger: opts.logger ?? createLogger(env.config.logLevel),
+    exportIntervalS: env.config.exportIntervalS,
   });
 }
 
@@ -163,11 +176,12 @@ export async function writeBatch<S extends Stream>(
   seq: number,
   records: readonly RecordOf[S][],
   key = signerOf(env),
+  generation = TEST_GENERATION,
 ): Promise<string> {
   const written = await writeExchangeFile(
     streamDir(env.config.exchangeDir, stream),
     batchFileName(seq),
-    { kind: 'batch', stream, seq, created_at: new Date().toISOString() },
+    { kind: 'batch', stream, seq, generation, created_at: new Date().toISOString() },
     records.map((r) => JSON.stringify(r)),
     key,
   );
@@ -180,11 +194,19 @@ export async function writeUsersSnapshot(
   records: readonly UserRecord[],
   covers: { users: number; password_changes: number },
   key = signerOf(env),
+  generation = TEST_GENERATION,
 ): Promise<string> {
   const written = await writeExchangeFile(
     streamDir(env.config.exchangeDir, 'users'),
     'users_latest.json',
-    { kind: 'snapshot', stream: 'users', seq: covers.users, covers, created_at: new Date().toISOString() },
+    {
+      kind: 'snapshot',
+      stream: 'users',
+      seq: covers.users,
+      generation,
+      covers,
+      created_at: new Date().toISOString(),
+    },
     records.map((r) => JSON.stringify(r)),
     key,
   );
@@ -206,6 +228,7 @@ export function craftFile(
     format: FORMAT,
     version: FORMAT_VERSION,
     kind: 'batch',
+    generation: TEST_GENERATION,
     created_at: new Date().toISOString(),
     count: lines.length,
     sha256: sha.digest('hex'),
@@ -437,4 +460,43 @@ export class ChildPart {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     await this.exited;
   }
+}
+
+/** The Response tables a backup holds, in an order that inserts what a row refers to first. */
+const RESPONSE_TABLES = [
+  'profile_types',
+  'users',
+  'settings',
+  'outbox',
+  'export_streams',
+  'export_batches',
+  'exchange_generation',
+] as const;
+
+export type ResponseBackup = Record<(typeof RESPONSE_TABLES)[number], Record<string, unknown>[]>;
+
+/** Every row of the Response database: a backup, as pg_dump or a copy of the SQLite file would take it. */
+export async function backupResponse(db: Kysely<ResponseDatabase>): Promise<ResponseBackup> {
+  const backup = {} as ResponseBackup;
+  for (const table of RESPONSE_TABLES) backup[table] = await db.selectFrom(table).selectAll().execute();
+  return backup;
+}
+
+/**
+ * Puts a backup back, in one transaction: the Response database goes back in time, generation id and
+ * counters included, as after restoring a dump or the SQLite file.
+ */
+export async function restoreResponse(db: Kysely<ResponseDatabase>, backup: ResponseBackup): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const k = trx as unknown as Kysely<Record<string, Record<string, unknown>>>;
+    for (const table of [...RESPONSE_TABLES].reverse()) await k.deleteFrom(table).execute();
+    for (const table of RESPONSE_TABLES) {
+      const rows = backup[table];
+      for (let i = 0; i < rows.length; i += 200)
+        await k
+          .insertInto(table)
+          .values(rows.slice(i, i + 200))
+          .execute();
+    }
+  });
 }

@@ -31,7 +31,13 @@ export async function openHandles(sys: TestSystem): Promise<SyncHandles> {
     response,
     request,
     trustedKeys,
-    exportCtx: { db: response.kysely, exchangeDir: config.exchangeDir, signingKey, batchSize: 5000 },
+    exportCtx: {
+      db: response.kysely,
+      exchangeDir: config.exchangeDir,
+      signingKey,
+      batchSize: 5000,
+      logger: sys.rt.logger,
+    },
     importer: new Importer({
       db: request.kysely,
       exchangeDir: config.exchangeDir,

@@ -40,6 +40,7 @@ import {
   readBatches,
   requestCredentials,
   signerOf,
+  TEST_GENERATION,
   unappliedBatches,
   userRec,
   writeBatch,
@@ -88,8 +89,21 @@ describe('atomic writes', () => {
           dir,
           snapshot ? 'users_latest.json' : batchFileName(1 + (i % 3)),
           snapshot
-            ? { kind: 'snapshot', stream: 'users', seq: i, covers: { users: i }, created_at: new Date().toISOString() }
-            : { kind: 'batch', stream: 'users', seq: 1 + (i % 3), created_at: new Date().toISOString() },
+            ? {
+                kind: 'snapshot',
+                stream: 'users',
+                seq: i,
+                generation: TEST_GENERATION,
+                covers: { users: i },
+                created_at: new Date().toISOString(),
+              }
+            : {
+                kind: 'batch',
+                stream: 'users',
+                seq: 1 + (i % 3),
+                generation: TEST_GENERATION,
+                created_at: new Date().toISOString(),
+              },
           lines(n, i),
           key,
         );

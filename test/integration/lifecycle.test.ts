@@ -165,7 +165,7 @@ describe('losing Redis', () => {
     for (const app of [sys.response, sys.request]) {
       const ready = await app.inject({ url: '/ready' });
       expect(ready.statusCode).toBe(503);
-      expect(ready.json().checks).toEqual({ database: 'ok', redis: 'failed', exchange_folder: 'ok' });
+      expect(ready.json().checks).toMatchObject({ database: 'ok', redis: 'failed', exchange_folder: 'ok' });
       expect((await app.inject({ url: '/health' })).statusCode).toBe(503);
       // Metrics still answer: the queue depths are left out until Redis is back.
       const metrics = await app.inject({ url: '/metrics' });

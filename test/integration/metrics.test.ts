@@ -123,13 +123,18 @@ describe('GET /metrics and GET /ready', () => {
     expect(sample(await scrape(sys.request), 'netsync_sync_lag_seconds', { stream: 'profile_types' })).toBe(0);
   });
 
-  it('/ready checks the database, Redis and the exchange folder; /health keeps its shape', async () => {
+  it('/ready checks the database, Redis and the exchange folder (and the Request side its heartbeat); /health keeps its shape', async () => {
     for (const app of [sys.response, sys.request]) {
       const ready = await app.inject({ url: '/ready' });
       expect(ready.statusCode).toBe(200);
       expect(ready.json()).toEqual({
         status: 'ok',
-        checks: { database: 'ok', redis: 'ok', exchange_folder: 'ok' },
+        checks: {
+          database: 'ok',
+          redis: 'ok',
+          exchange_folder: 'ok',
+          ...(app === sys.request ? { heartbeat: 'ok' } : {}),
+        },
       });
       expect((await app.inject({ url: '/health' })).json()).toEqual({
         status: 'ok',
@@ -142,7 +147,7 @@ describe('GET /metrics and GET /ready', () => {
       for (const app of [sys.response, sys.request]) {
         const ready = await app.inject({ url: '/ready' });
         expect(ready.statusCode).toBe(503);
-        expect(ready.json()).toEqual({
+        expect(ready.json()).toMatchObject({
           status: 'unavailable',
           checks: { database: 'ok', redis: 'ok', exchange_folder: 'failed' },
         });

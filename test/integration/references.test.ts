@@ -13,6 +13,7 @@ import {
   pcRecord,
   requestCredentials,
   signerOf,
+  TEST_GENERATION,
   userRec,
 } from '../helpers/exchange.js';
 import { dialects, type TestEnv, testEnv } from '../helpers/system.js';
@@ -21,7 +22,14 @@ async function batch(env: TestEnv, stream: Stream, seq: number, records: unknown
   const written = await writeExchangeFile(
     streamDir(env.config.exchangeDir, stream),
     batchFileName(seq),
-    { kind: 'batch', stream, seq, created_at: new Date().toISOString(), ...(requires ? { requires } : {}) },
+    {
+      kind: 'batch',
+      stream,
+      seq,
+      generation: TEST_GENERATION,
+      created_at: new Date().toISOString(),
+      ...(requires ? { requires } : {}),
+    },
     records.map((r) => JSON.stringify(r)),
     signerOf(env),
   );

@@ -26,6 +26,7 @@ import {
   pcRecord,
   requestCredentials,
   signerOf,
+  TEST_GENERATION,
   trustedOf,
   userRec,
   writeBatch,
@@ -61,7 +62,14 @@ async function writeRequiring(env: TestEnv, seq: number, records: PasswordChange
   await writeExchangeFile(
     streamDir(env.config.exchangeDir, 'password_changes'),
     batchFileName(seq),
-    { kind: 'batch', stream: 'password_changes', seq, created_at: AT, requires: { users } },
+    {
+      kind: 'batch',
+      stream: 'password_changes',
+      seq,
+      created_at: AT,
+      generation: TEST_GENERATION,
+      requires: { users },
+    },
     records.map((r) => JSON.stringify(r)),
     signerOf(env),
   );

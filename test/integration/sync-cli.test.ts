@@ -70,6 +70,8 @@ describe('netsync sync status', () => {
     expect(columns('password_changes')[6]).toBe('1'); // REFUSED
     expect(columns('settings')[6]).toBe('0');
     expect(columns('users')[8]).toBe(h.exportCtx.signingKey.id); // KEY ID
+    // Under the table: the heartbeat (none written in this test, and not yet 3 intervals of looking).
+    expect(lines).toContain('heartbeat   no heartbeat yet');
     // Below, the refused files with their reasons.
     const refused = lines.findIndex((l) => l.startsWith('REFUSED FILE'));
     expect(refused).toBeGreaterThan(4);

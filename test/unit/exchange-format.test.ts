@@ -24,7 +24,7 @@ import {
   type TrustedKeys,
   writeExchangeFile,
 } from '../../src/exchange/index.js';
-import { craftFile, fakeHash, freshSigningKey, pcRecord, userRec } from '../helpers/exchange.js';
+import { craftFile, fakeHash, freshSigningKey, pcRecord, TEST_GENERATION, userRec } from '../helpers/exchange.js';
 
 // The writer and reader work on files, so this suite uses a private temp folder; it needs no service.
 const KEY = parseSigningKey(generateSigningKey());
@@ -64,7 +64,13 @@ async function write(name: string, n: number, seq = 1, key = KEY) {
   return writeExchangeFile(
     dir,
     name,
-    { kind: 'batch', stream: 'password_changes', seq, created_at: new Date().toISOString() },
+    {
+      kind: 'batch',
+      stream: 'password_changes',
+      seq,
+      generation: TEST_GENERATION,
+      created_at: new Date().toISOString(),
+    },
     records(n).map((r) => JSON.stringify(r)),
     key,
   );

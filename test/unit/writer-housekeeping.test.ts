@@ -10,6 +10,9 @@ import {
   writeExchangeFile,
 } from '../../src/exchange/index.js';
 
+// Any valid generation: these files are read by the reader alone.
+const TEST_GENERATION = '20260101T000000Z-00000000';
+
 const KEY = parseSigningKey(generateSigningKey());
 const TRUSTED = [KEY.publicKey];
 const dirs: string[] = [];
@@ -26,7 +29,14 @@ const snapshot = (dir: string, seq: number, replaces?: (h: { seq: number }) => b
   writeExchangeFile(
     dir,
     'settings_latest.json',
-    { kind: 'snapshot', stream: 'settings', seq, covers: { settings: seq }, created_at: new Date().toISOString() },
+    {
+      kind: 'snapshot',
+      stream: 'settings',
+      seq,
+      generation: TEST_GENERATION,
+      covers: { settings: seq },
+      created_at: new Date().toISOString(),
+    },
     [],
     KEY,
     replaces ? { replaces } : {},

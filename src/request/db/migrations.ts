@@ -87,6 +87,31 @@ export const requestMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_generation_and_heartbeat': {
+    async up(db: Kysely<unknown>) {
+      // The Response database's generation each stream follows (null until it applies its first file),
+      // and a newer one seen, whose snapshot the stream waits for to re-base on (importer/generation.ts).
+      await db.schema.alterTable('import_streams').addColumn('generation', 'text').execute();
+      await db.schema.alterTable('import_streams').addColumn('rebase_to', 'text').execute();
+      // One row: the newest heartbeat accepted (importer/heartbeat.ts) and what staleness is judged from.
+      await db.schema
+        .createTable('exchange_heartbeat')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('generation', 'text')
+        .addColumn('created_at', 'text')
+        .addColumn('key_id', 'text')
+        .addColumn('streams', 'text')
+        .addColumn('seen_at', 'text')
+        .addColumn('watching_since', 'text')
+        .addColumn('missing', 'text')
+        .addColumn('stale', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db
+        .insertInto('exchange_heartbeat' as never)
+        .values({ id: 1 } as never)
+        .execute();
+    },
+  },
   '0004_held_files': {
     async up(db: Kysely<unknown>) {
       // The safety valve: a users file that would remove more accounts than MAX_ACCOUNT_REMOVALS is held

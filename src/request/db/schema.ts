@@ -9,6 +9,7 @@ export interface RequestDatabase {
   import_streams: ImportStreamsTable;
   quarantine_log: QuarantineLogTable;
   held_files: HeldFilesTable;
+  exchange_heartbeat: ExchangeHeartbeatTable;
 }
 
 interface Synced {
@@ -62,6 +63,10 @@ export interface ImportStreamsTable {
   last_applied_at: string | null;
   /** The id of the key that signed `last_file` (null before the first file, or before migration 0005). */
   last_key_id: string | null;
+  /** The Response database's generation this stream follows; null until it applied a file. */
+  generation: string | null;
+  /** A newer generation seen, whose snapshot this stream waits for to re-base on; null when none. */
+  rebase_to: string | null;
   /** The missing batch the stream waits for, or null. */
   waiting_for: number | null;
   waiting_since: string | null;
@@ -106,4 +111,25 @@ export interface HeldFilesTable {
   held_at: string;
   /** When an operator confirmed it (`netsync sync confirm`); it then applies with up to `removals`. */
   confirmed_at: string | null;
+}
+
+/**
+ * One row (id 1): the newest signed heartbeat accepted, and what staleness is judged from. Times are the
+ * Response side's (`created_at`) or this side's (`seen_at`, `watching_since`, `missing`).
+ */
+export interface ExchangeHeartbeatTable {
+  id: number;
+  generation: string | null;
+  created_at: string | null;
+  key_id: string | null;
+  /** JSON `{stream: newest batch written}` as the heartbeat names them. */
+  streams: string | null;
+  /** When this side first read that heartbeat. */
+  seen_at: string | null;
+  /** When the importer first looked for a heartbeat: "no heartbeat yet" is not stale before 3 intervals. */
+  watching_since: string | null;
+  /** JSON `{stream: {seq, since}}`: batches a heartbeat named that were not in the folder, since when. */
+  missing: string | null;
+  /** 1 while the last pass found this side stale: so becoming stale and clearing are each logged once. */
+  stale: number;
 }

@@ -1,13 +1,15 @@
 import type { Kysely } from 'kysely';
 import { type ExchangeFile, isStream, type RecordOf, RefusedFile, type Stream } from '../../exchange/index.js';
 import type { RequestDatabase } from '../db/schema.js';
-import { APPLY_CHUNK, applyRecords, unknownReferences } from './apply.js';
+import { APPLY_CHUNK, applyRecords, keyOf, removeAbsent, unknownReferences } from './apply.js';
 import { streamState } from './import-streams.js';
 
 /**
  * Applies a file's records in chunks inside `trx`; the file's checks finish before the caller commits.
  * A batch stamped with `requires` must name only records that exist by then: anything else is refused.
  * `beforeChunk` sees each chunk just before it is applied (the safety valve counts removals there).
+ * `replace`: the file is the snapshot a stream re-bases on; its records win whatever their versions, and
+ * rows it does not hold are removed.
  * @returns how many records the file held
  */
 export async function applyFile<S extends Stream>(
@@ -15,9 +17,10 @@ export async function applyFile<S extends Stream>(
   stream: S,
   file: ExchangeFile<S>,
   now: string,
-  beforeChunk?: (chunk: readonly RecordOf[S][]) => Promise<void>,
+  opts: { replace?: boolean; beforeChunk?: (chunk: readonly RecordOf[S][]) => Promise<void> } = {},
 ): Promise<number> {
   const checkReferences = file.header.requires !== undefined;
+  const kept = opts.replace ? new Set<string>() : undefined;
   let chunk: RecordOf[S][] = [];
   let count = 0;
   const flush = async () => {
@@ -25,16 +28,18 @@ export async function applyFile<S extends Stream>(
       const unknown = await unknownReferences(trx, stream, chunk);
       if (unknown) throw new RefusedFile('unknown_user', `names user ${unknown}, which the users stream never had`);
     }
-    await beforeChunk?.(chunk);
-    await applyRecords(trx, stream, chunk, now);
+    await opts.beforeChunk?.(chunk);
+    await applyRecords(trx, stream, chunk, now, kept ? 'replace' : 'newer');
     chunk = [];
   };
   for await (const record of file.records()) {
     chunk.push(record);
+    kept?.add(keyOf(stream, record));
     count++;
     if (chunk.length >= APPLY_CHUNK) await flush();
   }
   await flush();
+  if (kept) await removeAbsent(trx, stream, kept);
   return count;
 }
 

@@ -11,18 +11,29 @@ import type { RequestDatabase } from '../db/schema.js';
 
 type Trx = Kysely<RequestDatabase>;
 
+type Table = 'users' | 'credentials' | 'settings' | 'profile_types';
+
 /**
- * Inserts rows, or replaces a held row only where the incoming `version` column is higher: the one rule
- * that makes every apply idempotent and never moves a record back. Rows are first cut to the newest per
- * key, since one multi-row upsert may not touch a row twice (PostgreSQL refuses) and the older would lose
- * anyway. Table and column names come from the callers below, never from input.
+ * How records are applied. `newer`: a held row is replaced only by a higher version, the one rule that
+ * makes every apply idempotent and never moves a record back. `replace`: the incoming row wins whatever
+ * its version, for the snapshot a stream re-bases on when the Response database starts a new generation
+ * (a restored database may hold lower versions than the ones applied from the old generation).
+ */
+export type ApplyMode = 'newer' | 'replace';
+
+/**
+ * Inserts rows, or replaces a held row where the incoming `version` column is higher (or always, in
+ * `replace` mode). Rows are first cut to the newest per key, since one multi-row upsert may not touch a
+ * row twice (PostgreSQL refuses) and the older would lose anyway. Table and column names come from the
+ * callers below, never from input.
  */
 async function upsertNewer<T extends Record<string, unknown>>(
   trx: Trx,
-  table: 'users' | 'credentials' | 'settings' | 'profile_types',
+  table: Table,
   key: keyof T & string,
   version: keyof T & string,
   rows: readonly T[],
+  mode: ApplyMode,
 ): Promise<void> {
   const newest = new Map<unknown, T>();
   for (const r of rows) {
@@ -37,12 +48,12 @@ async function upsertNewer<T extends Record<string, unknown>>(
   await db
     .insertInto(table)
     .values([...newest.values()])
-    .onConflict((oc) =>
-      oc
+    .onConflict((oc) => {
+      const update = oc
         .column(key)
-        .doUpdateSet((eb) => Object.fromEntries(columns.map((c) => [c, eb.ref(`excluded.${c}`)])))
-        .whereRef(`${table}.${version}`, '<', `excluded.${version}`),
-    )
+        .doUpdateSet((eb) => Object.fromEntries(columns.map((c) => [c, eb.ref(`excluded.${c}`)])));
+      return mode === 'replace' ? update : update.whereRef(`${table}.${version}`, '<', `excluded.${version}`);
+    })
     .execute();
 }
 
@@ -60,14 +71,19 @@ const credentialOf = (
   synced_at: syncedAt,
 });
 
-async function applyPasswordChanges(trx: Trx, records: readonly PasswordChangeRecord[], syncedAt: string) {
+async function applyPasswordChanges(
+  trx: Trx,
+  records: readonly PasswordChangeRecord[],
+  syncedAt: string,
+  mode: ApplyMode,
+) {
   const rows = records.map((r) =>
     credentialOf(r.user_id, r.hashed_password, r.password_version, r.changed_at, syncedAt),
   );
-  await upsertNewer(trx, 'credentials', 'user_id', 'password_version', rows);
+  await upsertNewer(trx, 'credentials', 'user_id', 'password_version', rows, mode);
 }
 
-async function applyUsers(trx: Trx, records: readonly UserRecord[], syncedAt: string) {
+async function applyUsers(trx: Trx, records: readonly UserRecord[], syncedAt: string, mode: ApplyMode) {
   const users = records.map((r) => ({
     id: r.id,
     username: r.username,
@@ -81,39 +97,90 @@ async function applyUsers(trx: Trx, records: readonly UserRecord[], syncedAt: st
     version: r.version,
     synced_at: syncedAt,
   }));
-  await upsertNewer(trx, 'users', 'id', 'version', users);
+  await upsertNewer(trx, 'users', 'id', 'version', users, mode);
   // A user record also carries the password it had; the password's own version decides.
   const credentials = records.map((r) =>
     credentialOf(r.id, r.hashed_password, r.password_version, r.password_changed_at, syncedAt),
   );
-  await upsertNewer(trx, 'credentials', 'user_id', 'password_version', credentials);
+  await upsertNewer(trx, 'credentials', 'user_id', 'password_version', credentials, mode);
 }
 
-async function applySettings(trx: Trx, records: readonly SettingRecord[], syncedAt: string) {
+async function applySettings(trx: Trx, records: readonly SettingRecord[], syncedAt: string, mode: ApplyMode) {
   const rows = records.map((r) => ({ ...r, value: JSON.stringify(r.value ?? null), synced_at: syncedAt }));
-  await upsertNewer(trx, 'settings', 'id', 'version', rows);
+  await upsertNewer(trx, 'settings', 'id', 'version', rows, mode);
 }
 
-async function applyProfileTypes(trx: Trx, records: readonly ProfileTypeRecord[], syncedAt: string) {
+async function applyProfileTypes(trx: Trx, records: readonly ProfileTypeRecord[], syncedAt: string, mode: ApplyMode) {
   await upsertNewer(
     trx,
     'profile_types',
     'id',
     'version',
     records.map((r) => ({ ...r, synced_at: syncedAt })),
+    mode,
   );
 }
 
-const APPLY: { [S in Stream]: (trx: Trx, records: readonly RecordOf[S][], syncedAt: string) => Promise<void> } = {
+const APPLY: {
+  [S in Stream]: (trx: Trx, records: readonly RecordOf[S][], syncedAt: string, mode: ApplyMode) => Promise<void>;
+} = {
   users: applyUsers,
   password_changes: applyPasswordChanges,
   settings: applySettings,
   profile_types: applyProfileTypes,
 };
 
-/** Applies records of one stream; each only where it is newer than what is held. Idempotent. */
-export function applyRecords<S extends Stream>(trx: Trx, stream: S, records: readonly RecordOf[S][], syncedAt: string) {
-  return APPLY[stream](trx, records, syncedAt);
+/** Applies records of one stream; in `newer` mode each only where it is newer than what is held (idempotent). */
+export function applyRecords<S extends Stream>(
+  trx: Trx,
+  stream: S,
+  records: readonly RecordOf[S][],
+  syncedAt: string,
+  mode: ApplyMode = 'newer',
+) {
+  return APPLY[stream](trx, records, syncedAt, mode);
+}
+
+/** The key of a record of `stream`: what a snapshot that replaces the stream's data keeps. */
+export function keyOf<S extends Stream>(stream: S, record: RecordOf[S]): string {
+  if (stream === 'password_changes') return (record as PasswordChangeRecord).user_id;
+  return (record as UserRecord | SettingRecord | ProfileTypeRecord).id;
+}
+
+/** The tables a stream's snapshot holds whole, each with the column its records' keys are in. */
+const HELD_BY: Readonly<Record<Stream, readonly [Table, string][]>> = {
+  users: [
+    ['users', 'id'],
+    ['credentials', 'user_id'],
+  ],
+  password_changes: [],
+  settings: [['settings', 'id']],
+  profile_types: [['profile_types', 'id']],
+};
+
+/**
+ * Removes the rows of `stream`'s tables whose keys are not in `kept`: a snapshot a stream re-bases on
+ * holds the whole set, so what it lacks did not exist in that generation (created after the backup the
+ * Response database was restored from). Gone rather than tombstoned: in the new generation they never
+ * existed, so a password change naming one is refused as it would be on a Request side started afresh.
+ * @returns how many rows went
+ */
+export async function removeAbsent(trx: Trx, stream: Stream, kept: ReadonlySet<string>): Promise<number> {
+  // Table and column names are fixed above, never from input.
+  const db = trx as unknown as Kysely<Record<string, Record<string, string>>>;
+  let removed = 0;
+  for (const [table, column] of HELD_BY[stream]) {
+    const held = await db.selectFrom(table).select(column).execute();
+    const absent = held.map((r) => r[column] as string).filter((k) => !kept.has(k));
+    for (let i = 0; i < absent.length; i += APPLY_CHUNK) {
+      const r = await db
+        .deleteFrom(table)
+        .where(column, 'in', absent.slice(i, i + APPLY_CHUNK))
+        .executeTakeFirst();
+      removed += Number(r.numDeletedRows);
+    }
+  }
+  return removed;
 }
 
 /**

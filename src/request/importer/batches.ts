@@ -9,8 +9,9 @@ import {
 } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { unmetRequirements } from './apply-file.js';
+import { announceGeneration, relationOf } from './generation.js';
 import { identityOf } from './identity.js';
-import { advancePosition, setNewestSeen, setWaiting, streamState } from './import-streams.js';
+import { adoptGeneration, advancePosition, setNewestSeen, setWaiting, streamState } from './import-streams.js';
 import { type ImportContext, type ImportPass, LostRace, noteApplied } from './pass.js';
 import { refusedBefore } from './quarantine.js';
 import { applyWithinLimit, forgetCoveredHolds, HeldFile, hold, valveFor } from './valve.js';
@@ -28,13 +29,18 @@ export async function importBatches(pass: ImportPass, stream: Stream): Promise<v
   let state = await streamState(db, stream);
   const newest = batches.at(-1)?.seq ?? 0;
   if (newest > state.newest_seen) await setNewestSeen(db, stream, newest);
+  if (state.rebase_to !== null) {
+    // A newer generation was seen: its batches count from its snapshot, which has not been applied yet.
+    pass.result.rebasing[stream] = state.rebase_to;
+    return;
+  }
   let refused: number | undefined;
   for (const { seq, name } of batches) {
     // Applied before (or covered by a snapshot): known from the name alone, so it is never read again.
     if (seq <= state.last_seq) continue;
     if (seq !== state.last_seq + 1) break; // a gap: wait for the missing batch
-    const outcome = await importBatch(pass, stream, path.join(dir, name), seq);
-    if (outcome === 'refused') refused = seq;
+    const outcome = await importBatch(pass, stream, path.join(dir, name), seq, state.generation);
+    if (outcome === 'refused' || outcome === 'older') refused = seq;
     if (outcome !== 'next') break;
     state = await streamState(db, stream);
   }
@@ -65,23 +71,45 @@ async function recordWaiting(
   await setWaiting(ctx.db, stream, waitingFor);
 }
 
-type Outcome = 'next' | 'wait' | 'refused' | 'held';
+type Outcome = 'next' | 'wait' | 'refused' | 'held' | 'older';
 
 /**
- * Applies batch `seq`, the stream's next; 'wait' when what it names has not arrived, 'refused' when bad,
- * 'held' when it would remove more accounts than allowed (valve.ts).
+ * Applies batch `seq`, the stream's next; 'wait' when what it names has not arrived or it is of a newer
+ * generation, 'refused' when bad, 'held' when it would remove more accounts than allowed (valve.ts),
+ * 'older' when it is of an older generation than `generation` (the stream's): a file the new generation
+ * has not written over yet, which counts as missing.
  */
-async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: number): Promise<Outcome> {
+async function importBatch(
+  pass: ImportPass,
+  stream: Stream,
+  file: string,
+  seq: number,
+  generation: string | null,
+): Promise<Outcome> {
   const { ctx } = pass;
   const now = nowIso();
   const name = path.basename(file);
   // Taken before the file is opened: if a new file takes the name meanwhile, a refusal is not pinned on it.
   const identity = await identityOf(file);
   if (await refusedBefore(ctx.db, stream, name, identity)) return 'refused';
+  if (pass.olderGeneration.has(stream, name, identity)) return 'older';
   const valve = await valveFor(ctx, stream, name, identity);
   if (valve.held) return 'held';
   try {
     const opened = await openBatch(ctx, stream, file, seq);
+    const relation = relationOf(generation, opened.header.generation);
+    if (relation === 'older') {
+      ctx.logger.debug(
+        { stream, seq, generation: opened.header.generation },
+        `${stream}/${name} is of an older generation`,
+      );
+      pass.olderGeneration.add(stream, name, identity);
+      return 'older';
+    }
+    if (relation === 'newer') {
+      await announceGeneration(ctx, opened.header.generation, `${stream}/${name}`);
+      return 'wait';
+    }
     const unmet = await unmetRequirements(ctx.db, opened.header.requires);
     if (unmet.length > 0) {
       // What it names has not arrived yet (its batch is on its way, or a snapshot will bring it).
@@ -92,6 +120,7 @@ async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: 
       // Compare-and-set on the stream's position, first: only one importer can apply batch `seq`.
       const applied = { file: name, keyId: opened.header.key_id, at: now };
       if (!(await advancePosition(trx, stream, seq, applied))) throw new LostRace();
+      if (relation === 'adopt') await adoptGeneration(trx, stream, opened.header.generation);
       return applyWithinLimit(trx, stream, name, opened, now, valve.limit);
     });
     ctx.logger.info({ stream, seq, count, ...(removals > 0 && { removals }) }, `applied ${stream}/${name}`);

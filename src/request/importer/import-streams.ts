@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Stream } from '../../exchange/index.js';
+import { STREAMS, type Stream } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import type { RequestDatabase } from '../db/schema.js';
 
@@ -16,17 +16,17 @@ export function streamState(db: Db, stream: Stream) {
   return db.selectFrom('import_streams').selectAll().where('stream', '=', stream).executeTakeFirstOrThrow();
 }
 
-/** The applied snapshot stamps of `streams`, and the same as one comparable string. */
+/** The applied snapshot stamps of `streams`, and the same (with the generations) as one comparable string. */
 export async function appliedStamps(db: Db, streams: readonly Stream[]) {
   const rows = await db
     .selectFrom('import_streams')
-    .select(['stream', 'snapshot_seq'])
+    .select(['stream', 'snapshot_seq', 'generation', 'rebase_to'])
     .where('stream', 'in', [...streams])
     .orderBy('stream')
     .execute();
   return {
     seqs: new Map(rows.map((r) => [r.stream, r.snapshot_seq])),
-    text: rows.map((r) => `${r.stream}=${r.snapshot_seq}`).join(','),
+    text: rows.map((r) => `${r.stream}=${r.snapshot_seq}@${r.generation}>${r.rebase_to}`).join(','),
   };
 }
 
@@ -90,4 +90,53 @@ export async function raisePosition(trx: Db, stream: Stream, seq: number): Promi
     }))
     .where('stream', '=', stream)
     .execute();
+}
+
+/** Sets the generation of a stream that has none yet: the first file it applies names the one it follows. */
+export async function adoptGeneration(trx: Db, stream: Stream, generation: string): Promise<void> {
+  await trx
+    .updateTable('import_streams')
+    .set({ generation })
+    .where('stream', '=', stream)
+    .where('generation', 'is', null)
+    .execute();
+}
+
+/**
+ * Notes that `generation`, newer than the one they follow, was seen: every stream following an older one
+ * stops applying batches until it re-bases on that generation's snapshot.
+ * @returns the streams that had not noted it yet (so the news is logged once, across importers)
+ */
+export async function noteNewGeneration(db: Db, generation: string): Promise<Stream[]> {
+  const noted = await db
+    .updateTable('import_streams')
+    .set({ rebase_to: generation })
+    .where('generation', '<', generation)
+    .where((eb) => eb.or([eb('rebase_to', 'is', null), eb('rebase_to', '<', generation)]))
+    .returning('stream')
+    .execute();
+  return noted.map((r) => r.stream).filter((s) => (STREAMS as readonly string[]).includes(s));
+}
+
+/**
+ * Moves `stream` onto `generation` at the stamp `seq` of its snapshot, whatever it held before: the
+ * position and snapshot stamp are set (they may go down: a restored database counts from lower numbers).
+ * A compare-and-set on the generation: true for the one importer that moved it.
+ */
+export async function rebaseStream(trx: Db, stream: Stream, generation: string, seq: number): Promise<boolean> {
+  const moved = await trx
+    .updateTable('import_streams')
+    .set((eb) => ({
+      generation,
+      snapshot_seq: seq,
+      last_seq: seq,
+      newest_seen: seq,
+      waiting_for: null,
+      waiting_since: null,
+      rebase_to: eb.case().when('rebase_to', '>', generation).then(eb.ref('rebase_to')).else(null).end(),
+    }))
+    .where('stream', '=', stream)
+    .where((eb) => eb.or([eb('generation', 'is', null), eb('generation', '<', generation)]))
+    .executeTakeFirst();
+  return Number(moved.numUpdatedRows) === 1;
 }

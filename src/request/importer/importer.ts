@@ -1,6 +1,8 @@
 import { IMPORT_ORDER } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { importBatches } from './batches.js';
+import { OlderGenerationFiles } from './generation.js';
+import { HeartbeatCheck } from './heartbeat.js';
 import type { ImportContext, ImportPass, ImportResult } from './pass.js';
 import { quarantine } from './quarantine.js';
 import { importSnapshot, SettledSnapshots } from './snapshot.js';
@@ -16,8 +18,12 @@ export type { ImportContext, ImportResult } from './pass.js';
 export class Importer {
   /** Snapshots found already applied, kept across passes so an unchanged one is not read again. */
   private readonly settled = new SettledSnapshots();
+  private readonly olderGeneration = new OlderGenerationFiles();
+  private readonly heartbeat: HeartbeatCheck;
 
-  constructor(private readonly ctx: ImportContext) {}
+  constructor(private readonly ctx: ImportContext) {
+    this.heartbeat = new HeartbeatCheck(ctx);
+  }
 
   /** One pass over every stream, in dependency order; repeats while a pass finds new work. */
   async importAll(): Promise<ImportResult> {
@@ -29,11 +35,13 @@ export class Importer {
       quarantined: [],
       held: [],
       waiting: {},
+      rebasing: {},
       imported_at: '',
     };
     const pass: ImportPass = {
       ctx: this.ctx,
       result,
+      olderGeneration: this.olderGeneration,
       refuse: async (file, stream, err, identity) => {
         const recorded = await quarantine(this.ctx, file, stream, err, identity);
         if (recorded) result.quarantined.push(recorded);
@@ -42,12 +50,15 @@ export class Importer {
     for (let round = 0; round < 100; round++) {
       const before = result.files.length + result.quarantined.length;
       result.waiting = {};
+      result.rebasing = {};
       for (const stream of IMPORT_ORDER) {
         await importSnapshot(pass, stream, this.settled);
         await importBatches(pass, stream);
       }
       if (result.files.length + result.quarantined.length === before) break;
     }
+    // After the files: what the heartbeat names is judged against what was just applied too.
+    await this.heartbeat.run();
     result.imported_at = nowIso();
     return result;
   }

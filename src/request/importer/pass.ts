@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { RefusedFile, Stream, TrustedKeys } from '../../exchange/index.js';
 import type { Logger } from '../../platform/logger.js';
 import type { RequestDatabase } from '../db/schema.js';
+import type { OlderGenerationFiles } from './generation.js';
 
 export interface ImportContext {
   readonly db: Kysely<RequestDatabase>;
@@ -12,6 +13,11 @@ export interface ImportContext {
   /** MAX_ACCOUNT_REMOVALS: a users file removing more accounts at once is held (valve.ts); 0: no limit. */
   readonly maxAccountRemovals: number;
   readonly logger: Logger;
+  /**
+   * The Response side's EXPORT_INTERVAL_S (this side must be given the same): how often it writes a
+   * heartbeat, which staleness is judged by. Default 60, the variable's default.
+   */
+  readonly exportIntervalS?: number;
 }
 
 export interface ImportResult {
@@ -25,6 +31,8 @@ export interface ImportResult {
   held: string[];
   /** Streams waiting for a missing batch: the sequence number each waits for. */
   waiting: Partial<Record<Stream, number>>;
+  /** Streams waiting for a new generation's snapshot to re-base on: that generation. */
+  rebasing: Partial<Record<Stream, string>>;
   imported_at: string;
 }
 
@@ -32,6 +40,8 @@ export interface ImportResult {
 export interface ImportPass {
   readonly ctx: ImportContext;
   readonly result: ImportResult;
+  /** Files of an older generation than their stream follows, not opened again (generation.ts). */
+  readonly olderGeneration: OlderGenerationFiles;
   /** Records a refused file (judged as `identity`), copies it to quarantine and notes it in the result. */
   refuse(file: string, stream: Stream, err: RefusedFile, identity: string | undefined): Promise<void>;
 }

@@ -11,8 +11,17 @@ import {
 } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import type { RequestDatabase } from '../db/schema.js';
+import { announceGeneration, relationOf } from './generation.js';
 import { identityOf } from './identity.js';
-import { appliedStamps, claimSnapshotStamp, raisePosition, setLastApplied } from './import-streams.js';
+import {
+  adoptGeneration,
+  appliedStamps,
+  claimSnapshotStamp,
+  raisePosition,
+  rebaseStream,
+  setLastApplied,
+  streamState,
+} from './import-streams.js';
 import { type ImportPass, LostRace, noteApplied } from './pass.js';
 import { refusedBefore } from './quarantine.js';
 import { applyWithinLimit, forgetHold, HeldFile, hold, valveFor } from './valve.js';
@@ -35,6 +44,23 @@ export class SettledSnapshots {
     // The same file as last time, judged already applied against these stamps: if they still hold,
     // the judgement would be the same again.
     return (await appliedStamps(db, covers)).text === settled.stamps;
+  }
+
+  /**
+   * Remembers the snapshot at `file`, read as `identity`, as one to leave alone (of an older generation
+   * than the stream follows) while the stream's stamps and generation stay as they are now.
+   */
+  async ignore(
+    db: Kysely<RequestDatabase>,
+    stream: Stream,
+    file: string,
+    identity: string | undefined,
+    covers: readonly Stream[],
+  ) {
+    const fresh = await appliedStamps(db, covers);
+    if (identity !== undefined && (await identityOf(file)) === identity) {
+      this.settled.set(stream, { file: identity, stamps: fresh.text });
+    }
   }
 
   /**
@@ -63,7 +89,9 @@ export class SettledSnapshots {
 
 /**
  * Judges a stream's snapshot against the applied stamps: newer in any stream it covers, applied; all
- * equal, skipped; older in any, refused (the rollback rule).
+ * equal, skipped; older in any, refused (the rollback rule). Stamps compare within one generation
+ * (generation.ts): a snapshot of a newer generation than the stream follows is re-based on, one of an
+ * older generation is ignored.
  */
 export async function importSnapshot(pass: ImportPass, stream: Stream, settled: SettledSnapshots): Promise<void> {
   const spec = SNAPSHOT_OF[stream];
@@ -80,6 +108,19 @@ export async function importSnapshot(pass: ImportPass, stream: Stream, settled: 
   const opened = await openSnapshot(pass, stream, file, before);
   if (!opened) return;
   const stamps = stampsOf(opened.header, stream, spec.covers);
+  const relation = relationOf((await streamState(db, stream)).generation, opened.header.generation);
+  if (relation === 'older') {
+    // The new generation's snapshot is on its way (a mirror may not have copied it yet).
+    pass.ctx.logger.debug(
+      { stream, generation: opened.header.generation },
+      `${stream}/${spec.file} is of an older generation`,
+    );
+    return settled.ignore(db, stream, file, before, spec.covers);
+  }
+  if (relation === 'newer') {
+    await announceGeneration(pass.ctx, opened.header.generation, `${stream}/${spec.file}`);
+    return rebaseOnSnapshot(pass, stream, { file, identity: before }, opened, stamps, valve);
+  }
   const stamped = stamps.map(([s]) => s);
   const applied = (await appliedStamps(db, stamped)).seqs;
   const older = stamps.find(([s, seq]) => seq < (applied.get(s) ?? 0));
@@ -91,6 +132,10 @@ export async function importSnapshot(pass: ImportPass, stream: Stream, settled: 
     return pass.refuse(file, stream, new RefusedFile('replayed', reason), before);
   }
   if (stamps.every(([s, seq]) => seq === (applied.get(s) ?? 0))) {
+    // Nothing to apply (an empty stream's snapshot, mostly), but it names the generation to follow.
+    if (relation === 'adopt') {
+      for (const [covered] of stamps) await adoptGeneration(db, covered, opened.header.generation);
+    }
     // Already applied: remembered, so the next pass need not read it again.
     await forgetHold(db, stream, spec.file);
     return settled.remember(db, stream, file, before, spec.covers, stamps);
@@ -148,6 +193,8 @@ async function applySnapshot(
         if (await claimSnapshotStamp(trx, covered, seq)) advanced++;
       }
       if (advanced === 0) throw new LostRace();
+      // The first file a stream applies names the generation it follows.
+      for (const [covered] of stamps) await adoptGeneration(trx, covered, opened.header.generation);
       await setLastApplied(trx, stream, { file: name, keyId: opened.header.key_id, at: now });
       const applied = await applyWithinLimit(trx, stream, name, opened, now, valve.limit);
       for (const [covered, seq] of stamps) await raisePosition(trx, covered, seq);
@@ -156,6 +203,51 @@ async function applySnapshot(
     pass.ctx.logger.info(
       { stream, seq: opened.header.seq, count, ...(removals > 0 && { removals }) },
       `applied snapshot ${stream}/${name}`,
+    );
+    noteApplied(pass.result, stream, file, count);
+  } catch (err) {
+    if (err instanceof LostRace) return;
+    if (err instanceof HeldFile) {
+      const held = { stream, name, kind: 'snapshot' as const, seq: opened.header.seq, path: file };
+      return hold(pass, held, { identity, position: valve.position }, err);
+    }
+    if (err instanceof RefusedFile && err.code !== 'vanished') return pass.refuse(file, stream, err, identity);
+    if (err instanceof RefusedFile) return;
+    throw err;
+  }
+}
+
+/**
+ * Re-bases the covered streams on a newer generation's snapshot, in one transaction: its records replace
+ * the stream's data whatever their versions (a restored database may hold lower ones than the old
+ * generation reached), rows it lacks are removed, and positions and stamps are set to its stamps.
+ */
+async function rebaseOnSnapshot(
+  pass: ImportPass,
+  stream: Stream,
+  { file, identity }: { file: string; identity: string | undefined },
+  opened: ExchangeFile<Stream>,
+  stamps: readonly Stamp[],
+  valve: { limit: number; position: number },
+): Promise<void> {
+  const name = path.basename(file);
+  const now = nowIso();
+  const { generation } = opened.header;
+  try {
+    // A re-base that would remove many accounts (an old backup restored by mistake) is held like any file.
+    const { count } = await pass.ctx.db.transaction().execute(async (trx) => {
+      // Compare-and-set on the generation, first: a racing importer re-basing on the same snapshot loses.
+      let moved = 0;
+      for (const [covered, seq] of stamps) {
+        if (await rebaseStream(trx, covered, generation, seq)) moved++;
+      }
+      if (moved === 0) throw new LostRace();
+      await setLastApplied(trx, stream, { file: name, keyId: opened.header.key_id, at: now });
+      return applyWithinLimit(trx, stream, name, opened, now, valve.limit, true);
+    });
+    pass.ctx.logger.warn(
+      { stream, generation, stamps: Object.fromEntries(stamps), count },
+      `re-based ${stream} on generation ${generation}: ${stream}/${name} replaced its data`,
     );
     noteApplied(pass.result, stream, file, count);
   } catch (err) {

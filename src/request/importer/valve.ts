@@ -74,12 +74,17 @@ export async function applyWithinLimit(
   file: ExchangeFile<Stream>,
   now: string,
   limit: number,
+  /** The snapshot a stream re-bases on (see applyFile). */
+  replace = false,
 ): Promise<{ count: number; removals: number }> {
-  if (!judged(stream)) return { count: await applyFile(trx, stream, file, now), removals: 0 };
+  if (!judged(stream)) return { count: await applyFile(trx, stream, file, now, { replace }), removals: 0 };
   const removals = new Removals(file.header.kind === 'snapshot');
   await removals.start(trx);
   // Only account streams get here, so the records are users.
-  const count = await applyFile(trx, stream, file, now, (chunk) => removals.see(trx, chunk as readonly UserRecord[]));
+  const count = await applyFile(trx, stream, file, now, {
+    replace,
+    beforeChunk: (chunk) => removals.see(trx, chunk as readonly UserRecord[]),
+  });
   const total = removals.total();
   if (total > limit) throw new HeldFile(total, limit);
   await releaseHeld(trx, stream, name);

@@ -4,6 +4,7 @@ import { STREAMS, type Stream } from '../../exchange/index.js';
 import type { RequestDatabase } from '../db/schema.js';
 import { listHeldFiles } from '../importer/held-files.js';
 import { pendingBatches } from './pending.js';
+import { Freshness, readStaleness } from './staleness.js';
 import { listImportStreams, quarantineCounts, recentQuarantined } from './sync.repository.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -32,6 +33,14 @@ const StreamStatus = Type.Object({
   ),
   waiting_for: Nullable(Type.Integer({ description: 'The missing batch this stream cannot pass' })),
   waiting_since: Nullable(Type.String()),
+  generation: Nullable(
+    Type.String({ description: "The Response database's generation this stream follows (null: none applied yet)" }),
+  ),
+  waiting_for_generation: Nullable(
+    Type.String({
+      description: 'A newer generation seen (the Response database was restored): the stream waits for its snapshot',
+    }),
+  ),
   quarantine: Type.Object({ count: Type.Integer(), recent: Type.Array(QuarantineEntry) }),
 });
 
@@ -50,6 +59,8 @@ const HeldEntry = Type.Object({
 
 export const SyncStatus = Type.Object({
   checked_at: Type.String(),
+  // The signed heartbeat and staleness (staleness.ts): is the copy step delivering what was written?
+  ...Freshness,
   streams: Type.Object(
     Object.fromEntries(STREAMS.map((s) => [s, StreamStatus])) as Record<Stream, typeof StreamStatus>,
   ),
@@ -67,8 +78,14 @@ const RECENT_QUARANTINED = 5;
  * safety valve holds (GET /sync/status, `netsync sync status`). Everything comes from the importer's bookkeeping plus one listing of each
  * stream's folder (names only, and one stat), so it stays cheap to poll.
  */
-export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: string): Promise<SyncStatus> {
+export async function readSyncStatus(
+  db: Kysely<RequestDatabase>,
+  exchangeDir: string,
+  /** EXPORT_INTERVAL_S, which staleness is judged by (its default when not given). */
+  exportIntervalS = 60,
+): Promise<SyncStatus> {
   const now = Date.now();
+  const freshness = await readStaleness(db, exportIntervalS);
   const states = await listImportStreams(db);
   const counts = await quarantineCounts(db);
   const streams = {} as Record<Stream, Static<typeof StreamStatus>>;
@@ -93,6 +110,8 @@ export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: s
       lag_seconds: lag === null ? null : Math.round(lag * 1000) / 1000,
       waiting_for: s.waiting_for,
       waiting_since: s.waiting_since,
+      generation: s.generation,
+      waiting_for_generation: s.rebase_to,
       quarantine: {
         count: counts.get(stream) ?? 0,
         recent: await recentQuarantined(db, stream, RECENT_QUARANTINED),
@@ -109,5 +128,5 @@ export async function readSyncStatus(db: Kysely<RequestDatabase>, exchangeDir: s
     since: h.held_at,
     confirmed_at: h.confirmed_at,
   }));
-  return { checked_at: new Date(now).toISOString(), streams, held };
+  return { checked_at: new Date(now).toISOString(), ...freshness, streams, held };
 }

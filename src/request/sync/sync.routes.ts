@@ -12,11 +12,11 @@ export function registerSyncStatusRoute(app: App, deps: RequestDeps): void {
         tags: ['sync'],
         summary:
           'Per stream: last file applied, newest sequence applied, how far behind, quarantined files; ' +
-          'the files the safety valve holds',
+          'the files the safety valve holds; whether this side is stale',
         security: [{ bearer: [] }],
         response: { 200: SyncStatus, ...AUTH_ERRORS },
       },
     },
-    () => readSyncStatus(deps.db.kysely, deps.config.exchangeDir),
+    () => readSyncStatus(deps.db.kysely, deps.config.exchangeDir, deps.config.exportIntervalS),
   );
 }

@@ -1,5 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
-import { STREAMS } from '../../exchange/index.js';
+import { newGeneration, STREAMS } from '../../exchange/index.js';
 import type { Dialect } from '../../platform/db.js';
 
 // Migrations are plain objects kept in code, so the compiled package carries them and both dialects
@@ -94,6 +94,30 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
   '0003_batch_requires': {
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('export_batches').addColumn('requires', 'text').execute();
+    },
+  },
+  '0004_generation': {
+    async up(db: Kysely<unknown>) {
+      // One row: this database's generation (exchange/generation.ts), made with the database. A restore
+      // from a backup brings back an old row, which is why `netsync generation new` (or the exporter,
+      // when it finds its own files ahead of its counters) replaces it. `snapshots_at` is null while a new
+      // generation's snapshots are still to be written, before any of its batches: a fresh database has
+      // nothing to re-base on, so it starts with them done.
+      await db.schema
+        .createTable('exchange_generation')
+        .addColumn('generation', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('snapshots_at', 'text')
+        .execute();
+      const now = new Date();
+      await db
+        .insertInto('exchange_generation' as never)
+        .values({
+          generation: newGeneration(now),
+          created_at: now.toISOString(),
+          snapshots_at: now.toISOString(),
+        } as never)
+        .execute();
     },
   },
   '0005_export_counters': {

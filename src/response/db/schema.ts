@@ -9,6 +9,7 @@ export interface ResponseDatabase {
   outbox: OutboxTable;
   export_streams: ExportStreamsTable;
   export_batches: ExportBatchesTable;
+  exchange_generation: ExchangeGenerationTable;
 }
 
 export interface UsersTable {
@@ -82,4 +83,12 @@ export interface ExportBatchesTable {
   written_at: string | null;
   /** JSON `{stream: seq}`: the batches of other streams this one's records refer to (see REQUIRES). */
   requires: string | null;
+}
+
+/** One row: the generation this database writes (exchange/generation.ts). */
+export interface ExchangeGenerationTable {
+  generation: string;
+  created_at: string;
+  /** When this generation's snapshots of every stream were written; null until then (no batch goes first). */
+  snapshots_at: string | null;
 }

@@ -1,4 +1,4 @@
-import type { Stream } from '../../exchange/index.js';
+import { REQUIRES, type Stream } from '../../exchange/index.js';
 import {
   type ExportContext,
   type ExportResult,
@@ -6,6 +6,8 @@ import {
   exportSnapshot,
   type SnapshotSource,
 } from '../exporter.js';
+import { settleGeneration } from '../generation.js';
+import { exportHeartbeat } from '../heartbeat.js';
 import { profileTypeLines } from '../profile-types/profile-types.repository.js';
 import { settingLines } from '../settings/settings.repository.js';
 import { userLines } from '../users/users.repository.js';
@@ -25,6 +27,8 @@ interface TaskSpec {
   readonly streams: readonly Stream[];
   /** The snapshot it writes when asked, and where its rows come from. */
   readonly snapshot?: { stream: Stream; source: SnapshotSource };
+  /** Writes the signed heartbeat (response/heartbeat.ts) instead of changes. */
+  readonly heartbeat?: true;
 }
 
 /**
@@ -39,6 +43,7 @@ export const RESPONSE_TASKS = {
     streams: ['profile_types'],
     snapshot: { stream: 'profile_types', source: profileTypeLines },
   },
+  export_heartbeat: { streams: [], heartbeat: true },
 } as const satisfies Record<string, TaskSpec>;
 
 export type ResponseTaskName = keyof typeof RESPONSE_TASKS;
@@ -50,10 +55,27 @@ export async function runResponseTask(
   data: ExportTaskData,
 ): Promise<ExportResult> {
   const spec: TaskSpec = RESPONSE_TASKS[name];
+  if (spec.heartbeat) {
+    // Every interval, even when nothing changes: a restore is noticed (and re-based on) without a change.
+    const rebase = await settleGeneration(ctx.db, ctx.exchangeDir, ctx.logger, () => snapshotEveryStream(ctx));
+    return { ...(await exportHeartbeat(ctx)), files: rebase };
+  }
+  // What the task writes: its streams, and the streams their batches refer to (claimed with them).
+  const writes = [...new Set(spec.streams.flatMap((s) => [s, ...(REQUIRES[s] ?? [])]))];
+  const rebase = await settleGeneration(ctx.db, ctx.exchangeDir, ctx.logger, () => snapshotEveryStream(ctx), writes);
   const changes = await exportChanges(ctx, spec.streams);
-  if (!data.snapshot || !spec.snapshot) return changes;
+  if (!data.snapshot || !spec.snapshot) return { ...changes, files: [...rebase, ...changes.files] };
   const snap = await exportSnapshot(ctx, spec.snapshot.stream, spec.snapshot.source);
-  return { ...snap, count: snap.count, files: [...changes.files, ...snap.files] };
+  return { ...snap, count: snap.count, files: [...rebase, ...changes.files, ...snap.files] };
+}
+
+/** Every stream's snapshot: what a new generation writes before any of its batches. */
+async function snapshotEveryStream(ctx: ExportContext): Promise<string[]> {
+  const files: string[] = [];
+  for (const spec of Object.values(RESPONSE_TASKS) as TaskSpec[]) {
+    if (spec.snapshot) files.push(...(await exportSnapshot(ctx, spec.snapshot.stream, spec.snapshot.source)).files);
+  }
+  return files;
 }
 
 export interface ScheduleEntry {
@@ -78,4 +100,6 @@ export const responseSchedule = (exportIntervalS: number): ScheduleEntry[] => [
     everyMs: exportIntervalS * 1000,
     data: { snapshot: true },
   },
+  // The signed heartbeat (response/heartbeat.ts): Request sides judge staleness by 3 of these intervals.
+  { id: 'export-heartbeat-every-minute', task: 'export_heartbeat', everyMs: exportIntervalS * 1000, data: {} },
 ];
