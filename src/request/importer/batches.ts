@@ -1,7 +1,7 @@
 import path from 'node:path';
 import {
   type BatchFile,
-  listBatchFiles,
+  batchFileName,
   openExchangeFile,
   RefusedFile,
   type Stream,
@@ -11,48 +11,50 @@ import { nowIso } from '../../platform/db.js';
 import { applyFile, unmetRequirements } from './apply-file.js';
 import { identityOf } from './identity.js';
 import { advancePosition, setNewestSeen, setWaiting, streamState } from './import-streams.js';
+import type { BatchListings } from './listings.js';
 import { type ImportContext, type ImportPass, LostRace, noteApplied } from './pass.js';
 import { refusedBefore } from './quarantine.js';
 
 /**
  * Applies a stream's batches in sequence order from its position + 1, until a gap or a batch that waits.
  * Files stay in the folder once applied (the Request side only reads it), and files may arrive in any
- * order (a mirror copies them so): the position alone says which are done.
+ * order (a mirror copies them so): the position alone says which are done. The next batch is opened by
+ * its name, so applying never lists the folder; a listing (reused while the folder is unchanged) only
+ * tells how far the folder goes and whether the stream waits for a missing batch.
  */
-export async function importBatches(pass: ImportPass, stream: Stream): Promise<void> {
+export async function importBatches(pass: ImportPass, stream: Stream, listings: BatchListings): Promise<void> {
   const { db } = pass.ctx;
   const dir = streamDir(pass.ctx.exchangeDir, stream);
-  const batches = await listBatchFiles(dir);
   let state = await streamState(db, stream);
-  const newest = batches.at(-1)?.seq ?? 0;
-  if (newest > state.newest_seen) await setNewestSeen(db, stream, newest);
-  let refused: number | undefined;
-  for (const { seq, name } of batches) {
-    // Applied before (or covered by a snapshot): known from the name alone, so it is never read again.
-    if (seq <= state.last_seq) continue;
-    if (seq !== state.last_seq + 1) break; // a gap: wait for the missing batch
-    const outcome = await importBatch(pass, stream, path.join(dir, name), seq);
-    if (outcome === 'refused') refused = seq;
+  let outcome: Outcome;
+  for (;;) {
+    const seq = state.last_seq + 1;
+    outcome = await importBatch(pass, stream, path.join(dir, batchFileName(seq)), seq);
     if (outcome !== 'next') break;
     state = await streamState(db, stream);
   }
-  await recordWaiting(pass, stream, batches, refused);
+  const later = await listings.after(dir, state.last_seq, pass);
+  const newest = later.at(-1)?.seq ?? 0;
+  if (newest > state.newest_seen) await setNewestSeen(db, stream, newest);
+  await recordWaiting(pass, stream, later, { seq: state.last_seq + 1, outcome });
 }
 
 /**
  * Notes (or clears) the batch a stream waits for, keeping when the wait began. A refused batch counts as
- * missing: only a snapshot or a corrected copy gets the stream past it.
+ * missing: only a snapshot or a corrected copy gets the stream past it. `later` are the batches listed
+ * past the position; `tried` is how the batch after it fared.
  */
 async function recordWaiting(
   { ctx, result }: ImportPass,
   stream: Stream,
-  batches: BatchFile[],
-  refused: number | undefined,
+  later: readonly BatchFile[],
+  tried: { seq: number; outcome: Outcome },
 ): Promise<void> {
+  // Read again: another importer may have moved the position since.
   const state = await streamState(ctx.db, stream);
   const next = state.last_seq + 1;
-  const present = refused !== next && batches.some((b) => b.seq === next);
-  const blocked = !present && batches.some((b) => b.seq > next);
+  const present = next === tried.seq ? tried.outcome === 'wait' : later.some((b) => b.seq === next);
+  const blocked = !present && later.some((b) => b.seq > next);
   const waitingFor = blocked ? next : null;
   if (waitingFor !== null) result.waiting[stream] = waitingFor;
   if (waitingFor === state.waiting_for) return;
@@ -62,15 +64,20 @@ async function recordWaiting(
   await setWaiting(ctx.db, stream, waitingFor);
 }
 
-type Outcome = 'next' | 'wait' | 'refused';
+/** 'next': applied (here or by another importer); 'missing': no file under the name (yet, or any more). */
+type Outcome = 'next' | 'wait' | 'refused' | 'missing';
 
-/** Applies batch `seq`, the stream's next; 'wait' when what it names has not arrived, 'refused' when bad. */
+/**
+ * Applies batch `seq`, the stream's next, from `file`; 'wait' when what it names has not arrived,
+ * 'refused' when bad, 'missing' when nothing is there.
+ */
 async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: number): Promise<Outcome> {
   const { ctx } = pass;
   const now = nowIso();
   const name = path.basename(file);
   // Taken before the file is opened: if a new file takes the name meanwhile, a refusal is not pinned on it.
   const identity = await identityOf(file);
+  if (identity === undefined) return 'missing';
   if (await refusedBefore(ctx.db, stream, name, identity)) return 'refused';
   try {
     const opened = await openBatch(ctx, stream, file, seq);
@@ -90,8 +97,8 @@ async function importBatch(pass: ImportPass, stream: Stream, file: string, seq: 
     return 'next';
   } catch (err) {
     if (err instanceof LostRace) return 'next';
-    // Gone between the listing and the open: pruned by the Response side, or removed by a mirror.
-    if (err instanceof RefusedFile && err.code === 'vanished') return 'next';
+    // Gone since it was found: pruned by the Response side, or removed by a mirror.
+    if (err instanceof RefusedFile && err.code === 'vanished') return 'missing';
     if (err instanceof RefusedFile) {
       await pass.refuse(file, stream, err, identity);
       return 'refused';

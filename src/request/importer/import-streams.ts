@@ -43,11 +43,19 @@ export async function setWaiting(db: Db, stream: Stream, waitingFor: number | nu
     .execute();
 }
 
-/** Compare-and-set of the position, `seq - 1 → seq`: true for the one importer that moved it. */
+/**
+ * Compare-and-set of the position, `seq - 1 → seq`: true for the one importer that moved it. The newest
+ * batch seen rises with it: a batch is applied by its name, before any listing has seen it.
+ */
 export async function advancePosition(trx: Db, stream: Stream, seq: number, file: string, now: string) {
   const moved = await trx
     .updateTable('import_streams')
-    .set({ last_seq: seq, last_file: file, last_applied_at: now })
+    .set((eb) => ({
+      last_seq: seq,
+      last_file: file,
+      last_applied_at: now,
+      newest_seen: eb.case().when('newest_seen', '<', seq).then(seq).else(eb.ref('newest_seen')).end(),
+    }))
     .where('stream', '=', stream)
     .where('last_seq', '=', seq - 1)
     .executeTakeFirst();

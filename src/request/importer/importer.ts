@@ -1,6 +1,7 @@
 import { IMPORT_ORDER } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { importBatches } from './batches.js';
+import { BatchListings } from './listings.js';
 import type { ImportContext, ImportPass, ImportResult } from './pass.js';
 import { quarantine } from './quarantine.js';
 import { importSnapshot, SettledSnapshots } from './snapshot.js';
@@ -16,6 +17,8 @@ export type { ImportContext, ImportResult } from './pass.js';
 export class Importer {
   /** Snapshots found already applied, kept across passes so an unchanged one is not read again. */
   private readonly settled = new SettledSnapshots();
+  /** Stream folders as last listed, kept across passes so an unchanged folder is not listed again. */
+  private readonly listings = new BatchListings();
 
   constructor(private readonly ctx: ImportContext) {}
 
@@ -43,7 +46,7 @@ export class Importer {
       result.waiting = {};
       for (const stream of IMPORT_ORDER) {
         await importSnapshot(pass, stream, this.settled);
-        await importBatches(pass, stream);
+        await importBatches(pass, stream, this.listings);
       }
       if (result.files.length + result.quarantined.length === before) break;
     }
