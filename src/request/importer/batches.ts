@@ -26,14 +26,18 @@ export async function importBatches(pass: ImportPass, stream: Stream, listings: 
   const { db } = pass.ctx;
   const dir = streamDir(pass.ctx.exchangeDir, stream);
   let state = await streamState(db, stream);
-  let outcome: Outcome;
-  for (;;) {
-    const seq = state.last_seq + 1;
-    outcome = await importBatch(pass, stream, path.join(dir, batchFileName(seq)), seq);
-    if (outcome !== 'next') break;
-    state = await streamState(db, stream);
+  let later = await listings.known(dir, state.last_seq, pass);
+  let outcome: Outcome = 'missing';
+  // A folder unchanged since a listing that lacks the next batch cannot hold it: it is not looked for.
+  if (later === undefined || later[0]?.seq === state.last_seq + 1) {
+    for (;;) {
+      const seq = state.last_seq + 1;
+      outcome = await importBatch(pass, stream, path.join(dir, batchFileName(seq)), seq);
+      if (outcome !== 'next') break;
+      state = await streamState(db, stream);
+    }
+    later = await listings.after(dir, state.last_seq, pass);
   }
-  const later = await listings.after(dir, state.last_seq, pass);
   const newest = later.at(-1)?.seq ?? 0;
   if (newest > state.newest_seen) await setNewestSeen(db, stream, newest);
   await recordWaiting(pass, stream, later, { seq: state.last_seq + 1, outcome });

@@ -25,22 +25,38 @@ export class BatchListings {
     { folder: string; listedAt: number; after: number; batches: BatchFile[]; pass: object }
   >();
 
-  /** The batches in `dir` with a sequence number above `after`, oldest first; `pass` names the pass asking. */
+  /**
+   * The batches in `dir` with a sequence number above `after`, oldest first, as a listing still good for
+   * `pass` shows them (none when there is no folder); undefined when the folder must be listed again.
+   */
+  async known(dir: string, after: number, pass: object): Promise<BatchFile[] | undefined> {
+    const looked = await this.look(dir, after, pass);
+    return 'batches' in looked ? looked.batches : undefined;
+  }
+
+  /** The batches in `dir` with a sequence number above `after`, oldest first; listed when not known. */
   async after(dir: string, after: number, pass: object): Promise<BatchFile[]> {
+    const looked = await this.look(dir, after, pass);
+    if ('batches' in looked) return looked.batches;
+    // The folder's identity is taken before the listing: a change in between makes the next look list again.
+    const listedAt = Date.now();
+    const batches = await listBatchFiles(dir, after);
+    this.held.set(dir, { folder: looked.folder, listedAt, after, batches, pass });
+    return batches;
+  }
+
+  private async look(dir: string, after: number, pass: object): Promise<{ batches: BatchFile[] } | { folder: string }> {
     const st = await fs.stat(dir).catch(() => undefined);
     if (!st) {
       this.held.delete(dir);
-      return [];
+      return { batches: [] };
     }
     const folder = identityOfStats(st);
     const held = this.held.get(dir);
     if (held && held.folder === folder && held.after <= after) {
       const settled = Math.max(st.mtimeMs, st.ctimeMs) < held.listedAt - SETTLED_MS;
-      if (held.pass === pass || settled) return held.batches.filter((b) => b.seq > after);
+      if (held.pass === pass || settled) return { batches: held.batches.filter((b) => b.seq > after) };
     }
-    const listedAt = Date.now();
-    const batches = await listBatchFiles(dir, after);
-    this.held.set(dir, { folder, listedAt, after, batches, pass });
-    return batches;
+    return { folder };
   }
 }
