@@ -1,6 +1,7 @@
 /**
  * `npm run bench` (add `-- --quick` for a small version in under a minute): starts what it measures,
- * runs each case of issue 6, prints one table and writes bench/results/<date>.json.
+ * runs each case of issue 6, and issue 10's case 6 (sync latency through an rsync mirror), prints one
+ * table and writes bench/results/<date>.json.
  *
  *   --quick          small sizes and short loads (CI may run this; nothing depends on its numbers)
  *   --only=1,2,5     run only these cases
@@ -18,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { type ApiResult, runApi } from './cases/api.js';
 import { type FloorResult, runFloor } from './cases/floor.js';
 import { type LatencyResult, runLatency } from './cases/latency.js';
+import { type MirrorLatencyResult, runMirrorLatency } from './cases/mirror-latency.js';
 import { prepareSnapshotCluster, runSnapshot, type SnapshotResult } from './cases/snapshot.js';
 import { runThroughput, type ThroughputResult } from './cases/throughput.js';
 import { Cluster, ROOT, stopAllClusters } from './lib/cluster.js';
@@ -29,19 +31,21 @@ const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
 });
 const quick = args.quick ?? false;
-const only = new Set((args.only ?? '1,2,3,4,5').split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()));
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const postgresUrl = process.env.NETSYNC_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+// Mirror resets each wait for the next copy (half a second on average): fewer of them.
 const SIZES = quick
-  ? { resets: 20, changes: 5_000, settings: 10_000, users: 1_000, durationS: 2 }
-  : { resets: 200, changes: 100_000, settings: 100_000, users: 10_000, durationS: 10 };
+  ? { resets: 20, mirrorResets: 10, changes: 5_000, settings: 10_000, users: 1_000, durationS: 2 }
+  : { resets: 200, mirrorResets: 50, changes: 100_000, settings: 100_000, users: 10_000, durationS: 10 };
 const CONNECTIONS = 50;
 const WORKERS = [1, 4];
 
 const results: {
   floor?: FloorResult;
   latency?: LatencyResult;
+  mirror_latency?: MirrorLatencyResult;
   throughput: ThroughputResult[];
   snapshot?: SnapshotResult;
   api?: ApiResult[];
@@ -92,6 +96,12 @@ if (only.has('5')) {
 if (only.has('1')) {
   await step('1 sync latency', async () => {
     results.latency = await runLatency({ redisUrl, resets: SIZES.resets });
+  });
+}
+if (only.has('6')) {
+  await step('6 sync latency through an rsync mirror', async () => {
+    results.mirror_latency = await runMirrorLatency({ redisUrl, resets: SIZES.mirrorResets });
+    if ('skipped' in results.mirror_latency) say(`6 skipped: ${results.mirror_latency.skipped}`);
   });
 }
 if (only.has('2')) {
@@ -168,6 +178,21 @@ function renderReport(): string {
       verdict(l.sync_ms.median < 100 && l.sync_ms.p99 < 500 && l.old_password_accepted === 0),
       f ? `${n(floorMs)} ms: Redis RTT + small batch file + SQLite commit` : '',
       ratio(l.sync_ms.median / floorMs),
+    ]);
+  }
+  const m6 = results.mirror_latency;
+  if (m6 && 'skipped' in m6) {
+    rows.push(['6 sync latency through an rsync mirror', `skipped: ${m6.skipped}`, '', '', '', '']);
+  } else if (m6) {
+    // The loop alone makes a change wait for the next copy: half its interval on average.
+    const floorMs = (m6.interval_s * 1000) / 2;
+    rows.push([
+      `6 sync latency through an rsync mirror (every ${m6.interval_s} s), ${m6.resets} resets`,
+      `${n(m6.sync_ms.median)} / ${n(m6.sync_ms.p95)} / ${ms(m6.sync_ms.max)} (median / p95 / max)`,
+      '',
+      '',
+      `${n(floorMs)} ms: half the copy loop's interval`,
+      ratio(m6.sync_ms.median / floorMs),
     ]);
   }
   for (const t of results.throughput) {
@@ -263,6 +288,16 @@ function renderReport(): string {
     notes.push(
       `1: the reset request itself took ${ms(l.reset_request_ms.median)} (median); one login attempt used to ` +
         `observe the sync ${ms(l.login_ms.median)}; old password accepted after the new one worked: ${l.old_password_accepted}`,
+    );
+  }
+  if (m6 && !('skipped' in m6)) {
+    notes.push(
+      `6: the Response side writes A, the Request parts read B, \`${m6.copier}\` copies A onto B; ` +
+        `the reset request itself took ${ms(m6.reset_request_ms.median)} (median)` +
+        (l
+          ? `; case 1's median / p95 / max for comparison ${n(l.sync_ms.median)} / ${n(l.sync_ms.p95)} / ${ms(l.sync_ms.max)}`
+          : '') +
+        `; old password accepted after the new one worked: ${m6.old_password_accepted}`,
     );
   }
   for (const t of results.throughput) {

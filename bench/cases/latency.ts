@@ -35,49 +35,65 @@ export async function runLatency(opts: { redisUrl: string; resets: number }): Pr
       ['request', 'worker'],
       ['request', 'beat'],
     ]);
-    const R = cluster.responseUrl;
-    const Q = cluster.requestUrl;
-    const admin = await login(R, ADMIN.username, ADMIN.password);
-    let password = 'Bench-start-1';
-    const created = await call<{ id: string }>(`${R}/users`, {
-      token: admin,
-      body: { username: 'bench_user', password },
-    });
-    if (created.status !== 201) throw new Error(`create user: ${created.status} ${JSON.stringify(created.body)}`);
-    const id = created.body.id;
-    await waitUntil(() => canLogin(Q, 'bench_user', password), 'the new user to sync', 70_000);
-
-    const sync: number[] = [];
-    const request: number[] = [];
-    const logins: number[] = [];
-    let oldAccepted = 0;
-    for (let i = 1; i <= opts.resets; i++) {
-      const next = `Bench-pass-${i}x`;
-      const sent = performance.now();
-      const reset = await call(`${R}/users/${id}/reset-password`, { token: admin, body: { new_password: next } });
-      const answered = performance.now();
-      if (reset.status !== 200) throw new Error(`reset ${i}: ${reset.status} ${JSON.stringify(reset.body)}`);
-      request.push(answered - sent);
-      for (;;) {
-        const t = performance.now();
-        const ok = await canLogin(Q, 'bench_user', next);
-        logins.push(performance.now() - t);
-        if (ok) break;
-        if (performance.now() - answered > 70_000) throw new Error(`reset ${i} did not sync within 70 s`);
-        await sleep(POLL_MS);
-      }
-      sync.push(performance.now() - answered);
-      if (await canLogin(Q, 'bench_user', password)) oldAccepted++;
-      password = next;
-    }
-    return {
-      resets: opts.resets,
-      sync_ms: summarize(sync),
-      reset_request_ms: summarize(request),
-      login_ms: summarize(logins),
-      old_password_accepted: oldAccepted,
-    };
+    return await measureResets(cluster.responseUrl, cluster.requestUrl, { resets: opts.resets, pollMs: POLL_MS });
   } finally {
     await cluster.stop();
   }
+}
+
+/**
+ * Creates a user on the Response API (`responseUrl`), waits until it logs in on the Request API
+ * (`requestUrl`), then resets its password `resets` times, one at a time: each sample is from the reset's
+ * answer until the new password logs in, polled every `pollMs`. `spreadMs` waits a random time up to it
+ * before each reset, so resets do not fall in step with something periodic on the way (a copy loop).
+ */
+export async function measureResets(
+  responseUrl: string,
+  requestUrl: string,
+  opts: { resets: number; pollMs: number; spreadMs?: number; timeoutMs?: number },
+): Promise<LatencyResult> {
+  const R = responseUrl;
+  const Q = requestUrl;
+  const timeoutMs = opts.timeoutMs ?? 70_000;
+  const admin = await login(R, ADMIN.username, ADMIN.password);
+  let password = 'Bench-start-1';
+  const created = await call<{ id: string }>(`${R}/users`, {
+    token: admin,
+    body: { username: 'bench_user', password },
+  });
+  if (created.status !== 201) throw new Error(`create user: ${created.status} ${JSON.stringify(created.body)}`);
+  const id = created.body.id;
+  await waitUntil(() => canLogin(Q, 'bench_user', password), 'the new user to sync', timeoutMs);
+
+  const sync: number[] = [];
+  const request: number[] = [];
+  const logins: number[] = [];
+  let oldAccepted = 0;
+  for (let i = 1; i <= opts.resets; i++) {
+    const next = `Bench-pass-${i}x`;
+    if (opts.spreadMs) await sleep(Math.random() * opts.spreadMs);
+    const sent = performance.now();
+    const reset = await call(`${R}/users/${id}/reset-password`, { token: admin, body: { new_password: next } });
+    const answered = performance.now();
+    if (reset.status !== 200) throw new Error(`reset ${i}: ${reset.status} ${JSON.stringify(reset.body)}`);
+    request.push(answered - sent);
+    for (;;) {
+      const t = performance.now();
+      const ok = await canLogin(Q, 'bench_user', next);
+      logins.push(performance.now() - t);
+      if (ok) break;
+      if (performance.now() - answered > timeoutMs) throw new Error(`reset ${i} did not sync within ${timeoutMs} ms`);
+      await sleep(opts.pollMs);
+    }
+    sync.push(performance.now() - answered);
+    if (await canLogin(Q, 'bench_user', password)) oldAccepted++;
+    password = next;
+  }
+  return {
+    resets: opts.resets,
+    sync_ms: summarize(sync),
+    reset_request_ms: summarize(request),
+    login_ms: summarize(logins),
+    old_password_accepted: oldAccepted,
+  };
 }

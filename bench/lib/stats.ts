@@ -2,6 +2,7 @@
 export interface Summary {
   readonly n: number;
   readonly median: number;
+  readonly p95: number;
   readonly p99: number;
   readonly max: number;
   readonly min: number;
@@ -20,6 +21,7 @@ export function summarize(samples: readonly number[]): Summary {
   return {
     n: sorted.length,
     median: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
     p99: percentile(sorted, 99),
     max: sorted.at(-1) ?? Number.NaN,
     min: sorted[0] ?? Number.NaN,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import {
   type BatchFile,
-  listBatchFiles,
+  batchFileName,
   openExchangeFile,
   RefusedFile,
   type Stream,
@@ -12,6 +12,7 @@ import { unmetRequirements } from './apply-file.js';
 import { announceGeneration, relationOf } from './generation.js';
 import { identityOf } from './identity.js';
 import { adoptGeneration, advancePosition, setNewestSeen, setWaiting, streamState } from './import-streams.js';
+import type { BatchListings } from './listings.js';
 import { type ImportContext, type ImportPass, LostRace, noteApplied } from './pass.js';
 import { refusedBefore } from './quarantine.js';
 import { applyWithinLimit, forgetCoveredHolds, HeldFile, hold, valveFor } from './valve.js';
@@ -20,48 +21,55 @@ import { applyWithinLimit, forgetCoveredHolds, HeldFile, hold, valveFor } from '
  * Applies a stream's batches in sequence order from its position + 1, until a gap or a batch that waits
  * (or that the safety valve holds: the batches after it wait behind it). Files stay in the folder once
  * applied (the Request side only reads it), and files may arrive in any order (a mirror copies them so):
- * the position alone says which are done.
+ * the position alone says which are done. The next batch is opened by its name, so applying never lists
+ * the folder; a listing (reused while the folder is unchanged) only tells how far the folder goes and
+ * whether the stream waits for a missing batch.
  */
-export async function importBatches(pass: ImportPass, stream: Stream): Promise<void> {
+export async function importBatches(pass: ImportPass, stream: Stream, listings: BatchListings): Promise<void> {
   const { db } = pass.ctx;
   const dir = streamDir(pass.ctx.exchangeDir, stream);
-  const batches = await listBatchFiles(dir);
   let state = await streamState(db, stream);
-  const newest = batches.at(-1)?.seq ?? 0;
-  if (newest > state.newest_seen) await setNewestSeen(db, stream, newest);
   if (state.rebase_to !== null) {
     // A newer generation was seen: its batches count from its snapshot, which has not been applied yet.
     pass.result.rebasing[stream] = state.rebase_to;
     return;
   }
-  let refused: number | undefined;
-  for (const { seq, name } of batches) {
-    // Applied before (or covered by a snapshot): known from the name alone, so it is never read again.
-    if (seq <= state.last_seq) continue;
-    if (seq !== state.last_seq + 1) break; // a gap: wait for the missing batch
-    const outcome = await importBatch(pass, stream, path.join(dir, name), seq, state.generation);
-    if (outcome === 'refused' || outcome === 'older') refused = seq;
-    if (outcome !== 'next') break;
-    state = await streamState(db, stream);
+  let later = await listings.known(dir, state.last_seq, pass);
+  let outcome: Outcome = 'missing';
+  // A folder unchanged since a listing that lacks the next batch cannot hold it: it is not looked for.
+  if (later === undefined || later[0]?.seq === state.last_seq + 1) {
+    for (;;) {
+      const seq = state.last_seq + 1;
+      outcome = await importBatch(pass, stream, path.join(dir, batchFileName(seq)), seq, state.generation);
+      if (outcome !== 'next') break;
+      state = await streamState(db, stream);
+    }
+    later = await listings.after(dir, state.last_seq, pass);
   }
   await forgetCoveredHolds(db, stream, state.last_seq);
-  await recordWaiting(pass, stream, batches, refused);
+  const newest = later.at(-1)?.seq ?? 0;
+  if (newest > state.newest_seen) await setNewestSeen(db, stream, newest);
+  await recordWaiting(pass, stream, later, { seq: state.last_seq + 1, outcome });
 }
 
 /**
  * Notes (or clears) the batch a stream waits for, keeping when the wait began. A refused batch counts as
- * missing: only a snapshot or a corrected copy gets the stream past it.
+ * missing (so does one of an older generation); a held one is present: the stream waits behind it, not
+ * for it. Only a snapshot or a corrected copy gets the stream past a refused batch. `later` are the batches listed
+ * past the position; `tried` is how the batch after it fared.
  */
 async function recordWaiting(
   { ctx, result }: ImportPass,
   stream: Stream,
-  batches: BatchFile[],
-  refused: number | undefined,
+  later: readonly BatchFile[],
+  tried: { seq: number; outcome: Outcome },
 ): Promise<void> {
+  // Read again: another importer may have moved the position since.
   const state = await streamState(ctx.db, stream);
   const next = state.last_seq + 1;
-  const present = refused !== next && batches.some((b) => b.seq === next);
-  const blocked = !present && batches.some((b) => b.seq > next);
+  const present =
+    next === tried.seq ? tried.outcome === 'wait' || tried.outcome === 'held' : later.some((b) => b.seq === next);
+  const blocked = !present && later.some((b) => b.seq > next);
   const waitingFor = blocked ? next : null;
   if (waitingFor !== null) result.waiting[stream] = waitingFor;
   if (waitingFor === state.waiting_for) return;
@@ -71,7 +79,10 @@ async function recordWaiting(
   await setWaiting(ctx.db, stream, waitingFor);
 }
 
-type Outcome = 'next' | 'wait' | 'refused' | 'held' | 'older';
+/**
+ * 'next': applied (here or by another importer); 'missing': no file under the name (yet, or any more).
+ */
+type Outcome = 'next' | 'wait' | 'refused' | 'held' | 'older' | 'missing';
 
 /**
  * Applies batch `seq`, the stream's next; 'wait' when what it names has not arrived or it is of a newer
@@ -91,6 +102,7 @@ async function importBatch(
   const name = path.basename(file);
   // Taken before the file is opened: if a new file takes the name meanwhile, a refusal is not pinned on it.
   const identity = await identityOf(file);
+  if (identity === undefined) return 'missing';
   if (await refusedBefore(ctx.db, stream, name, identity)) return 'refused';
   if (pass.olderGeneration.has(stream, name, identity)) return 'older';
   const valve = await valveFor(ctx, stream, name, identity);
@@ -132,8 +144,8 @@ async function importBatch(
       await hold(pass, { stream, name, kind: 'batch', seq, path: file }, { identity, position: valve.position }, err);
       return 'held';
     }
-    // Gone between the listing and the open: pruned by the Response side, or removed by a mirror.
-    if (err instanceof RefusedFile && err.code === 'vanished') return 'next';
+    // Gone since it was found: pruned by the Response side, or removed by a mirror.
+    if (err instanceof RefusedFile && err.code === 'vanished') return 'missing';
     if (err instanceof RefusedFile) {
       await pass.refuse(file, stream, err, identity);
       return 'refused';

@@ -50,11 +50,20 @@ export interface AppliedFile {
   readonly at: string;
 }
 
-/** Compare-and-set of the position, `seq - 1 → seq`: true for the one importer that moved it. */
+/**
+ * Compare-and-set of the position, `seq - 1 → seq`: true for the one importer that moved it. The newest
+ * batch seen rises with it: a batch is applied by its name, before any listing has seen it.
+ */
 export async function advancePosition(trx: Db, stream: Stream, seq: number, applied: AppliedFile) {
   const moved = await trx
     .updateTable('import_streams')
-    .set({ last_seq: seq, last_file: applied.file, last_key_id: applied.keyId, last_applied_at: applied.at })
+    .set((eb) => ({
+      last_seq: seq,
+      last_file: applied.file,
+      last_key_id: applied.keyId,
+      last_applied_at: applied.at,
+      newest_seen: eb.case().when('newest_seen', '<', seq).then(seq).else(eb.ref('newest_seen')).end(),
+    }))
     .where('stream', '=', stream)
     .where('last_seq', '=', seq - 1)
     .executeTakeFirst();

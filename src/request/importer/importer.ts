@@ -3,6 +3,7 @@ import { nowIso } from '../../platform/db.js';
 import { importBatches } from './batches.js';
 import { OlderGenerationFiles } from './generation.js';
 import { HeartbeatCheck } from './heartbeat.js';
+import { BatchListings } from './listings.js';
 import type { ImportContext, ImportPass, ImportResult } from './pass.js';
 import { quarantine } from './quarantine.js';
 import { importSnapshot, SettledSnapshots } from './snapshot.js';
@@ -20,6 +21,8 @@ export class Importer {
   private readonly settled = new SettledSnapshots();
   private readonly olderGeneration = new OlderGenerationFiles();
   private readonly heartbeat: HeartbeatCheck;
+  /** Stream folders as last listed, kept across passes so an unchanged folder is not listed again. */
+  private readonly listings = new BatchListings();
 
   constructor(private readonly ctx: ImportContext) {
     this.heartbeat = new HeartbeatCheck(ctx);
@@ -53,7 +56,7 @@ export class Importer {
       result.rebasing = {};
       for (const stream of IMPORT_ORDER) {
         await importSnapshot(pass, stream, this.settled);
-        await importBatches(pass, stream);
+        await importBatches(pass, stream, this.listings);
       }
       if (result.files.length + result.quarantined.length === before) break;
     }
