@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { batchFileName, generateSigningKey, parseSigningKey } from '../../src/exchange/index.js';
 import type { SyncStatus } from '../../src/request/sync/sync-status.js';
-import { post } from '../helpers/cli.js';
+import { post, runCli } from '../helpers/cli.js';
 import { craftFile, freshSigningKey, pcRecord } from '../helpers/exchange.js';
 import {
   type Copier,
@@ -18,7 +19,7 @@ import {
   stopMachine,
   tempRoot,
 } from '../helpers/machines.js';
-import { readOnlyUnsupported } from '../helpers/read-only.js';
+import { READ_ONLY, readOnlyUnsupported } from '../helpers/read-only.js';
 import { waitFor } from '../helpers/system.js';
 
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
@@ -27,6 +28,8 @@ const unsupported = readOnlyUnsupported();
 if (unsupported) console.log(`[netsync tests] two-networks test skipped: ${unsupported}`);
 
 const EXPORT_INTERVAL_S = 2;
+/** Small, so a restore that drops a few accounts trips the safety valve. */
+const MAX_ACCOUNT_REMOVALS = 3;
 
 /**
  * Issue 10's acceptance, end to end: two networks that share nothing but files. A Response side (its own
@@ -79,6 +82,7 @@ describe.skipIf(unsupported !== undefined)('two networks that share nothing but 
       RO_DIR: B,
       EXCHANGE_TRUSTED_KEYS: trusted.text,
       EXPORT_INTERVAL_S: String(EXPORT_INTERVAL_S),
+      MAX_ACCOUNT_REMOVALS: String(MAX_ACCOUNT_REMOVALS),
     });
   const createUser = async (username: string, password: string) => {
     const res = await post(`${response.baseUrl}/users`, { username, password }, admin);
@@ -96,11 +100,18 @@ describe.skipIf(unsupported !== undefined)('two networks that share nothing but 
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     return res.body;
   };
-  /** Writes a file into A as the Response side would (temporary name, then rename): the copier carries it. */
+  /**
+   * Writes a file into A as the Response side would (temporary name, then rename): the copier carries it.
+   * Each gets a modification time a second past the last one's: rsync's quick check skips a file whose
+   * size and time (to the second) are unchanged, and two forgeries of one name are the same size.
+   */
+  let lastDrop = 0;
   const dropIntoA = (stream: string, name: string, text: string) => {
     fs.mkdirSync(path.join(A, stream), { recursive: true });
     const tmp = path.join(A, stream, `.${name}.forged`);
     fs.writeFileSync(tmp, text, { mode: 0o600 });
+    lastDrop = Math.max(Math.floor(Date.now() / 1000), lastDrop + 1);
+    fs.utimesSync(tmp, lastDrop, lastDrop);
     fs.renameSync(tmp, path.join(A, stream, name));
   };
   let ana: string;
@@ -177,6 +188,79 @@ describe.skipIf(unsupported !== undefined)('two networks that share nothing but 
     const names = async (m: Machine, t: string) =>
       (await getJson<{ username: string }[]>(m, '/users?limit=1000', t)).body.map((u) => u.username).sort();
     expect(await names(late, token)).toEqual(await names(response, admin));
+  });
+
+  it('shows both Request sides stale within three export intervals of the copier stopping, and fresh once it runs again', async () => {
+    const tokens = await Promise.all(requests.map((m) => loginOn(m, 'ana', 'Tulip-key-3')));
+    const stale = async (m: Machine, i: number) => (await statusOf(m, tokens[i] as string)).stale;
+    for (const [i, m] of requests.entries()) {
+      await waitFor(async () => !(await stale(m, i)), 60_000, `${m.name} to be fresh`);
+    }
+    await copier?.stop();
+    const stoppedAt = performance.now();
+    // The newest heartbeat a Request side can hold was written before the copier stopped: three intervals
+    // later at most it is stale (plus a little for the polling and a copy that was under way).
+    const deadline = 3 * EXPORT_INTERVAL_S * 1000 + 2000;
+    await Promise.all(requests.map((m, i) => waitFor(() => stale(m, i), deadline, `${m.name} to report stale`)));
+    console.log(
+      `[two networks] stale on every Request side ${Math.round(performance.now() - stoppedAt)} ms after the copier stopped (interval ${EXPORT_INTERVAL_S} s)`,
+    );
+    for (const m of requests) expect((await getJson(m, '/ready')).status).toBe(503);
+    copier = startCopier(A, B);
+    for (const [i, m] of requests.entries()) {
+      await waitFor(async () => !(await stale(m, i)), 60_000, `${m.name} to be fresh again`);
+      expect((await getJson(m, '/ready')).status).toBe(200);
+    }
+  });
+
+  it('after the Response database is replaced by an older backup, later changes still arrive; the accounts it drops wait for a confirmation', async () => {
+    const db = path.join(response.env.DATA_DIR as string, 'response.sqlite');
+    const backup = path.join(root, 'response-backup.sqlite');
+    const live = new Database(db, { readonly: true });
+    await live.backup(backup);
+    live.close();
+    // After the backup: four accounts (more than MAX_ACCOUNT_REMOVALS) and a reset of ana, all applied.
+    const late = ['cyrus', 'darya', 'elham', 'farid'];
+    for (const name of late) await createUser(name, 'Later-key-1');
+    await resetPassword(ana, 'Tulip-key-4');
+    for (const m of requests) {
+      for (const name of late) await untilLogin(m, name, 'Later-key-1');
+      await untilLogin(m, 'ana', 'Tulip-key-4');
+    }
+
+    // The restore, as an operator does it: stop, put the backup in place, give it a new generation, start.
+    await stopMachine(response);
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true });
+    fs.copyFileSync(backup, db);
+    const made = runCli(['generation', 'new'], response.env, response.dir);
+    expect(await made.exited, made.output()).toBe(0);
+    await startMachine(response, 'response');
+    admin = (await loginOn(response, 'admin', 'Admin-pass-1')) as string;
+    // ana's password version is now lower than what the Request sides applied before the restore.
+    await resetPassword(ana, 'Tulip-key-5');
+    await createUser('golnar', 'Newer-key-1');
+
+    // The new generation's users snapshot would remove the four accounts the backup lacks: held on each.
+    const tokens = await Promise.all(requests.map((m) => loginOn(m, 'admin', 'Admin-pass-1')));
+    for (const [i, m] of requests.entries()) {
+      await waitFor(
+        async () => (await statusOf(m, tokens[i] as string)).held.some((h) => h.removals === late.length),
+        60_000,
+        `${m.name} to hold the snapshot that drops ${late.length} accounts`,
+      );
+      expect(await loginOn(m, 'cyrus', 'Later-key-1')).toBeDefined(); // nothing removed yet
+    }
+    for (const m of requests) {
+      const confirm = runCli(['sync', 'confirm', 'users/users_latest.json'], m.env, m.dir, READ_ONLY);
+      expect(await confirm.exited, confirm.output()).toBe(0);
+      expect(confirm.output()).toContain(`deactivates ${late.length} accounts`);
+    }
+    for (const m of requests) {
+      await untilLogin(m, 'ana', 'Tulip-key-5');
+      await untilLogin(m, 'golnar', 'Newer-key-1');
+      expect(await loginOn(m, 'ana', 'Tulip-key-4')).toBeUndefined();
+      for (const name of late) expect(await loginOn(m, name, 'Later-key-1')).toBeUndefined();
+    }
   });
 
   it('never wrote under B: no Request process logged a refused write', async () => {

@@ -2,7 +2,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Queue } from 'bullmq';
-import { isStream, isTempName, STREAMS } from '../../exchange/index.js';
+import { HEARTBEAT_FILE, isStream, isTempName, STREAMS } from '../../exchange/index.js';
 import { addCoalesced, addUncoalesced, RUN_HOLD_MS } from '../../platform/coalescing.js';
 import type { Logger } from '../../platform/logger.js';
 import { IMPORT_TASK, type ImportTaskData } from './registry.js';
@@ -64,6 +64,8 @@ export async function watchExchange(
     let attached = await folders.sync(exchangeDir, (name) => {
       // A stream folder made (or made again) shows here first: watch it now rather than at the next stat.
       if (name === null || isStream(name)) void refresh(true);
+      // A new heartbeat (every EXPORT_INTERVAL_S): read at once, so freshness does not wait for the schedule.
+      else if (name === HEARTBEAT_FILE) wake();
     });
     for (const stream of STREAMS) {
       const dir = path.join(exchangeDir, stream);
