@@ -206,14 +206,7 @@ async function applySnapshot(
     );
     noteApplied(pass.result, stream, file, count);
   } catch (err) {
-    if (err instanceof LostRace) return;
-    if (err instanceof HeldFile) {
-      const held = { stream, name, kind: 'snapshot' as const, seq: opened.header.seq, path: file };
-      return hold(pass, held, { identity, position: valve.position }, err);
-    }
-    if (err instanceof RefusedFile && err.code !== 'vanished') return pass.refuse(file, stream, err, identity);
-    if (err instanceof RefusedFile) return;
-    throw err;
+    return settleFailure(pass, stream, { file, identity }, opened, valve, err);
   }
 }
 
@@ -251,13 +244,25 @@ async function rebaseOnSnapshot(
     );
     noteApplied(pass.result, stream, file, count);
   } catch (err) {
-    if (err instanceof LostRace) return;
-    if (err instanceof HeldFile) {
-      const held = { stream, name, kind: 'snapshot' as const, seq: opened.header.seq, path: file };
-      return hold(pass, held, { identity, position: valve.position }, err);
-    }
-    if (err instanceof RefusedFile && err.code !== 'vanished') return pass.refuse(file, stream, err, identity);
-    if (err instanceof RefusedFile) return;
-    throw err;
+    return settleFailure(pass, stream, { file, identity }, opened, valve, err);
   }
+}
+
+/** After a snapshot's apply or re-base failed: held, refused, or nothing to do (lost a race, vanished). */
+async function settleFailure(
+  pass: ImportPass,
+  stream: Stream,
+  { file, identity }: { file: string; identity: string | undefined },
+  opened: ExchangeFile<Stream>,
+  valve: { position: number },
+  err: unknown,
+): Promise<void> {
+  if (err instanceof LostRace) return;
+  if (err instanceof HeldFile) {
+    const held = { stream, name: path.basename(file), kind: 'snapshot' as const, seq: opened.header.seq, path: file };
+    return hold(pass, held, { identity, position: valve.position }, err);
+  }
+  if (err instanceof RefusedFile && err.code !== 'vanished') return pass.refuse(file, stream, err, identity);
+  if (err instanceof RefusedFile) return;
+  throw err;
 }
