@@ -2,6 +2,7 @@ import { STREAMS } from '../exchange/index.js';
 import type { App } from '../platform/http.js';
 import { registerOps } from '../platform/ops.js';
 import type { RequestDeps } from './deps.js';
+import { listHeldFiles } from './importer/held-files.js';
 import { pendingBatches } from './sync/pending.js';
 import { readStaleness } from './sync/staleness.js';
 import { listImportStreams, quarantineCounts } from './sync/sync.repository.js';
@@ -9,7 +10,7 @@ import { listImportStreams, quarantineCounts } from './sync/sync.repository.js';
 /**
  * The Request API's operator surface: GET /ready (database, Redis, a readable exchange folder, and not
  * stale: a heartbeat fresh enough and no batch it names missing) and GET /metrics, with the quarantine
- * count, the sync lag and the staleness read on scrape.
+ * count, the held files, the sync lag and the staleness read on scrape.
  */
 export function registerRequestOps(app: App, deps: RequestDeps): void {
   const db = deps.db.kysely;
@@ -48,6 +49,21 @@ export function registerRequestOps(app: App, deps: RequestDeps): void {
       const counts = await quarantineCounts(db);
       for (const stream of STREAMS) set({ stream }, 0);
       for (const [stream, n] of counts) set({ stream }, n);
+    },
+    app.log,
+  );
+
+  deps.metrics.gaugeOnScrape(
+    {
+      name: 'netsync_held_files',
+      help: 'Exchange files the safety valve holds (each removes more than MAX_ACCOUNT_REMOVALS accounts) until `netsync sync confirm`, by stream',
+      labelNames: ['stream'],
+    },
+    async (set) => {
+      for (const stream of STREAMS) set({ stream }, 0);
+      const held = new Map<string, number>();
+      for (const h of await listHeldFiles(db)) held.set(h.stream, (held.get(h.stream) ?? 0) + 1);
+      for (const [stream, n] of held) set({ stream }, n);
     },
     app.log,
   );

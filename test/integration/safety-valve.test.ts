@@ -358,6 +358,11 @@ describe.each(dialects())('the safety valve at its default, confirmed with netsy
     ]);
     expect(before.streams.settings.last_seq).toBe(1);
     expect(before.streams.users.last_seq).toBe(1);
+    const heldGauge = async () =>
+      /^netsync_held_files\{stream="users",network="request"\} (\d+)$/m.exec(
+        (await api.inject({ url: '/metrics' })).body,
+      )?.[1];
+    expect(await heldGauge()).toBe('1');
 
     const cliEnv = sideEnv(env.env, 'request');
     const table = runCli(['sync', 'status'], cliEnv, env.dir);
@@ -381,6 +386,7 @@ describe.each(dialects())('the safety valve at its default, confirmed with netsy
     await waitFor(async () => (await liveAccounts(req.kysely)) === 101, undefined, 'the held snapshot to apply');
     const after = await status();
     expect(after.held).toEqual([]);
+    expect(await heldGauge()).toBe('0');
     expect(after.streams.users.last_seq).toBe(2);
     expect(await fs.readdir(streamDir(env.config.exchangeDir, 'users'))).toContain('users_latest.json');
 
