@@ -172,6 +172,7 @@ export class Cluster {
       BCRYPT_COST: '4',
       // The latency case observes a sync by logging in until the new password works: no throttle.
       LOGIN_MAX_FAILURES: '0',
+      LOGIN_MAX_FAILURES_PER_CLIENT: '0',
       HOST: '127.0.0.1',
       RESPONSE_PORT: String(await freePort()),
       REQUEST_PORT: String(await freePort()),

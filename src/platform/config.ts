@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { BadKey, parseSigningKey, parseTrustedKeys, type SigningKey, type TrustedKeys } from '../exchange/keys.js';
 
@@ -50,8 +51,26 @@ export interface Config {
   /** BullMQ key prefix; each network appends its own name so one Redis can hold both. */
   readonly queuePrefix: string;
   readonly logLevel: string;
-  /** Failed logins allowed per client and username in 15 minutes before 429; 0 turns this off. */
+  /**
+   * Failed logins allowed per client and username in 15 minutes before 429, counted in the network's Redis
+   * so every API process of the network shares the count. Default 10; 0 turns this limit off.
+   */
   readonly loginMaxFailures: number;
+  /**
+   * Failed logins allowed per client over all usernames in 15 minutes before 429, so a client cannot try a
+   * new username each time. Default 50; 0 turns this limit off.
+   */
+  readonly loginMaxFailuresPerClient: number;
+  /**
+   * Browser origins (`https://host[:port]`) allowed to call the APIs from their pages (CORS). Default none:
+   * CORS is closed, and browsers refuse cross-origin pages the answers.
+   */
+  readonly corsOrigins: readonly string[];
+  /**
+   * Addresses or CIDR ranges of the proxies (load balancers) in front of the APIs whose X-Forwarded-For is
+   * believed, so the login throttle counts per real client. Default none: the client is the peer address.
+   */
+  readonly trustProxy: readonly string[];
   /** How long running jobs get to finish at shutdown before they go back to the queue. Default 10 s. */
   readonly shutdownGraceS: number;
   /** bcrypt cost for new hashes. 12 in production; tests may lower it. */
@@ -88,6 +107,54 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return n;
+}
+
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+/** Browser origins: scheme, host and port only, as a browser sends them in `Origin`. No wildcard. */
+function origins(env: Env, name: string): readonly string[] {
+  return Object.freeze(
+    list(env, name).map((v) => {
+      let origin: string | undefined;
+      try {
+        const u = new URL(v);
+        if (u.protocol === 'http:' || u.protocol === 'https:') origin = u.origin;
+      } catch {}
+      if (origin === undefined || origin !== v.replace(/\/$/, '')) {
+        throw new ConfigError(
+          name,
+          `"${v}" is not an origin: give scheme, host and optional port, comma-separated (example: https://admin.example.org,http://localhost:5173); "*" is not accepted`,
+        );
+      }
+      return origin;
+    }),
+  );
+}
+
+/** Proxy addresses or CIDR ranges (`10.0.0.0/8`, `::1`), or proxy-addr's names `loopback`, `linklocal`, `uniquelocal`. */
+function proxies(env: Env, name: string): readonly string[] {
+  return Object.freeze(
+    list(env, name).map((v) => {
+      const [address, bits, extra] = v.split('/');
+      const family = isIP(address ?? '');
+      const named = ['loopback', 'linklocal', 'uniquelocal'].includes(v);
+      const okBits =
+        bits === undefined ||
+        (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128) && extra === undefined);
+      if (!named && (family === 0 || !okBits)) {
+        throw new ConfigError(
+          name,
+          `"${v}" is not an address or CIDR range: list the proxies in front of the APIs, comma-separated (example: 10.0.0.5,10.1.0.0/16,loopback)`,
+        );
+      }
+      return v;
+    }),
+  );
 }
 
 function redisUrl(name: string, value: string): string {
@@ -181,6 +248,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 15),
     shutdownGraceS: integer(env, 'SHUTDOWN_GRACE_S', 10, 0, 3600),
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 0, 1_000_000),
+    loginMaxFailuresPerClient: integer(env, 'LOGIN_MAX_FAILURES_PER_CLIENT', 50, 0, 1_000_000),
+    corsOrigins: origins(env, 'CORS_ORIGINS'),
+    trustProxy: proxies(env, 'TRUST_PROXY'),
   });
 }
 

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
 import fastifyJwt from '@fastify/jwt';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -9,6 +11,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest }
 import { type Static, Type } from 'typebox';
 import { DomainError, Forbidden, Throttled, Unauthenticated, Unavailable } from './errors.js';
 import type { Logger } from './logger.js';
+import { corsOptions, HELMET_OPTIONS } from './security-headers.js';
 
 /** The claims of a netsync access token. */
 export interface TokenClaims {
@@ -49,6 +52,10 @@ export interface HttpOptions {
   readonly jwtSecret: string;
   /** Access tokens live this long. */
   readonly tokenTtl?: string;
+  /** Browser origins CORS lets in (config's CORS_ORIGINS); none by default. */
+  readonly corsOrigins?: readonly string[];
+  /** Proxies whose X-Forwarded-For gives the client's address (config's TRUST_PROXY); none by default. */
+  readonly trustProxy?: readonly string[];
 }
 
 export type App = FastifyInstance<
@@ -77,6 +84,8 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
     },
 
     bodyLimit: 16 * 1024 * 1024,
+    // req.ip is the client the login throttle counts: the peer, unless it is a listed proxy.
+    ...(opts.trustProxy?.length ? { trustProxy: [...opts.trustProxy] } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
   // A JSON body is taken as sent: coercion would turn a null into "" for a string-or-null field. Query
@@ -114,6 +123,10 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
     return reply.status(status).send({ detail: err.message });
   });
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ detail: 'Not Found' }));
+
+  // Before any route, so every answer (a 404, an error, the docs) carries the headers.
+  await app.register(fastifyHelmet, HELMET_OPTIONS);
+  if (opts.corsOrigins?.length) await app.register(fastifyCors, corsOptions(opts.corsOrigins));
 
   await app.register(fastifySwagger, {
     openapi: {

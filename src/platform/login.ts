@@ -1,5 +1,7 @@
+import type { FastifyRequest } from 'fastify';
 import { Throttled, Unauthenticated } from './errors.js';
 import { type App, ErrorResponse, LoginBody, TokenResponse, ValidationErrorResponse } from './http.js';
+import type { LoginThrottle } from './login-throttle.js';
 import { passwordMatches } from './passwords.js';
 
 /** What a network knows of an account when someone logs in as it. */
@@ -10,45 +12,21 @@ export interface LoginAccount {
   hashedPassword: string;
 }
 
+/** How a login attempt ended, for an audit trail: never the password. */
+export type LoginOutcome =
+  | { readonly outcome: 'succeeded'; readonly username: string; readonly accountId: string }
+  | {
+      readonly outcome: 'failed';
+      readonly username: string /** Set when the account exists. */;
+      readonly accountId?: string;
+    }
+  | { readonly outcome: 'throttled'; readonly username: string; readonly retryAfterS: number };
+
 /**
- * Counts failed logins per client address and username in a sliding window, so a password cannot be
- * guessed at bcrypt speed. A success clears the count. Kept in memory: each API process counts alone.
+ * Told of every login attempt's outcome (req carries the client address and request id), before the
+ * answer is sent. It is awaited: what it throws fails the request.
  */
-export class LoginThrottle {
-  private readonly failures = new Map<string, number[]>();
-
-  constructor(
-    /** Failed attempts allowed in the window; 0 turns the throttle off. */
-    readonly maxFailures: number,
-    readonly windowMs = 15 * 60_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Seconds until `key` may try again, or 0 when it may now. */
-  retryAfter(key: string): number {
-    if (this.maxFailures === 0) return 0;
-    const recent = this.recent(key);
-    if (recent.length < this.maxFailures) return 0;
-    return Math.ceil(((recent[0] as number) + this.windowMs - this.now()) / 1000);
-  }
-
-  failed(key: string): void {
-    if (this.maxFailures === 0) return;
-    const recent = this.recent(key);
-    recent.push(this.now());
-    this.failures.set(key, recent.slice(-this.maxFailures));
-    if (this.failures.size > 100_000) this.failures.delete(this.failures.keys().next().value as string);
-  }
-
-  succeeded(key: string): void {
-    this.failures.delete(key);
-  }
-
-  private recent(key: string): number[] {
-    const since = this.now() - this.windowMs;
-    return (this.failures.get(key) ?? []).filter((t) => t > since);
-  }
-}
+export type OnLoginAttempt = (req: FastifyRequest, attempt: LoginOutcome) => Promise<void> | void;
 
 /**
  * POST /auth/login: `{"username","password"}` -> `{"access_token","token_type":"bearer"}`, 401 on a wrong
@@ -60,6 +38,7 @@ export function registerLogin(
   findAccount: (username: string) => Promise<LoginAccount | undefined>,
   throttle: LoginThrottle,
   description: string,
+  onAttempt?: OnLoginAttempt,
 ): void {
   app.post(
     '/auth/login',
@@ -72,17 +51,30 @@ export function registerLogin(
       },
     },
     async (req, reply) => {
-      const key = `${req.ip}\u0000${req.body.username}`;
-      const wait = throttle.retryAfter(key);
-      if (wait > 0) throw new Throttled(`too many failed logins; try again in ${wait} s`, wait);
-      const account = await findAccount(req.body.username);
-      // An unknown account is checked against a dummy hash: the same answer in about the same time.
-      const ok = await passwordMatches(req.body.password, account?.hashedPassword);
+      const { username } = req.body;
+      // Counted as a failure from here until the password proves right.
+      const attempt = await throttle.begin(req.ip, username);
+      if (!attempt.allowed) {
+        await onAttempt?.(req, { outcome: 'throttled', username, retryAfterS: attempt.retryAfterS });
+        throw new Throttled(`too many failed logins; try again in ${attempt.retryAfterS} s`, attempt.retryAfterS);
+      }
+      let account: LoginAccount | undefined;
+      let ok: boolean;
+      try {
+        account = await findAccount(username);
+        // An unknown account is checked against a dummy hash: the same answer in about the same time.
+        ok = await passwordMatches(req.body.password, account?.hashedPassword);
+      } catch (err) {
+        // The database failed, not the password: a retry must not cost the user a guess.
+        await attempt.abandoned();
+        throw err;
+      }
       if (!account || !ok) {
-        throttle.failed(key);
+        await onAttempt?.(req, { outcome: 'failed', username, ...(account && { accountId: account.id }) });
         throw new Unauthenticated('Incorrect username or password');
       }
-      throttle.succeeded(key);
+      await attempt.succeeded();
+      await onAttempt?.(req, { outcome: 'succeeded', username, accountId: account.id });
       const access_token = await reply.jwtSign({ sub: account.id, username: account.username, admin: account.admin });
       return { access_token, token_type: 'bearer' as const };
     },

@@ -1,5 +1,6 @@
 import { type App, createHttpApp } from '../platform/http.js';
-import { LoginThrottle, registerLogin } from '../platform/login.js';
+import { registerLogin } from '../platform/login.js';
+import { networkLoginThrottle } from '../platform/login-throttle.js';
 import type { RequestDeps } from './deps.js';
 import { registerRequestOps } from './ops.js';
 import { registerSyncedProfileTypeRoutes } from './profile-types/profile-types.routes.js';
@@ -15,6 +16,8 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
     title: 'netsync Request Network',
     description: 'Isolated side: data synced from the Response Network through the exchange folder.',
     jwtSecret: deps.jwtSecret,
+    corsOrigins: deps.config.corsOrigins,
+    trustProxy: deps.config.trustProxy,
   });
 
   registerRequestOps(app, deps);
@@ -32,7 +35,7 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
           }
         : undefined;
     },
-    new LoginThrottle(deps.config.loginMaxFailures),
+    networkLoginThrottle(deps, 'request'),
     "Checks the password against the user's newest synced hash",
   );
 

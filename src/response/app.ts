@@ -1,5 +1,6 @@
 import { type App, createHttpApp } from '../platform/http.js';
-import { LoginThrottle, registerLogin } from '../platform/login.js';
+import { registerLogin } from '../platform/login.js';
+import { networkLoginThrottle } from '../platform/login-throttle.js';
 import type { ResponseDeps } from './deps.js';
 import { registerResponseOps } from './ops.js';
 import { registerProfileTypeRoutes } from './profile-types/profile-types.routes.js';
@@ -9,12 +10,14 @@ import { findUserByName } from './users/users.repository.js';
 import { registerUserRoutes } from './users/users.routes.js';
 
 /** The Response Network's HTTP API. Built from its dependencies; the caller decides whether to listen. */
-export async function buildResponseApp(deps: ResponseDeps, opts: { loginThrottle?: LoginThrottle } = {}): Promise<App> {
+export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
   const app = await createHttpApp({
     logger: deps.logger,
     title: 'netsync Response Network',
     description: 'Administrative side: users and their passwords, exported to the Request Network.',
     jwtSecret: deps.jwtSecret,
+    corsOrigins: deps.config.corsOrigins,
+    trustProxy: deps.config.trustProxy,
   });
 
   await registerResponseOps(app, deps);
@@ -27,8 +30,10 @@ export async function buildResponseApp(deps: ResponseDeps, opts: { loginThrottle
         ? { id: user.id, username: user.username, admin: user.is_admin === 1, hashedPassword: user.hashed_password }
         : undefined;
     },
-    opts.loginThrottle ?? new LoginThrottle(deps.config.loginMaxFailures),
+    networkLoginThrottle(deps, 'response'),
     'Logs in to the Response Network',
+    // An OnLoginAttempt as a fifth argument is told of each outcome (for an audit trail of failed and
+    // throttled logins).
   );
 
   registerUserRoutes(app, deps);

@@ -6,6 +6,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { App } from '../platform/http.js';
+import type { LoginThrottle } from '../platform/login-throttle.js';
 import { passwordMatches } from '../platform/passwords.js';
 import type { ResponseDatabase } from './db/schema.js';
 import { findUserByName } from './users/users.repository.js';
@@ -16,6 +17,8 @@ export interface DashboardDeps {
   readonly db: Kysely<ResponseDatabase>;
   readonly queue: Queue;
   readonly pingRedis: () => Promise<boolean>;
+  /** A Basic login checks a password too: it counts against the same limits as POST /auth/login. */
+  readonly throttle: LoginThrottle;
 }
 
 /** How long a checked Basic login is remembered, so the board's polling does not run bcrypt every time. */
@@ -26,7 +29,7 @@ const BASIC_CACHE_MS = 60_000;
  * with an admin's username and password from the users table (a browser asks for them). A wrong or
  * missing login gets 401 with a Basic challenge; a valid non-admin login gets 403.
  */
-function adminLogin(db: Kysely<ResponseDatabase>) {
+function adminLogin(db: Kysely<ResponseDatabase>, throttle: LoginThrottle) {
   const remembered = new Map<string, number>();
   const digest = (s: string) => createHash('sha256').update(s).digest();
   const isRemembered = (header: string) => {
@@ -58,9 +61,24 @@ function adminLogin(db: Kysely<ResponseDatabase>) {
       const colon = decoded.indexOf(':');
       const username = colon < 0 ? decoded : decoded.slice(0, colon);
       const password = colon < 0 ? '' : decoded.slice(colon + 1);
-      const user = username.length <= 64 ? await findUserByName(db, username) : undefined;
-      const ok = await passwordMatches(password, user?.hashed_password);
+      const attempt = await throttle.begin(req.ip, username);
+      if (!attempt.allowed) {
+        return reply
+          .status(429)
+          .header('retry-after', String(attempt.retryAfterS))
+          .send({ detail: `too many failed logins; try again in ${attempt.retryAfterS} s` });
+      }
+      let user: Awaited<ReturnType<typeof findUserByName>>;
+      let ok: boolean;
+      try {
+        user = username.length <= 64 ? await findUserByName(db, username) : undefined;
+        ok = await passwordMatches(password, user?.hashed_password);
+      } catch (err) {
+        await attempt.abandoned();
+        throw err;
+      }
       if (!ok || !user || user.is_active !== 1) return refuse(reply, 401, 'Incorrect username or password');
+      await attempt.succeeded();
       if (user.is_admin !== 1) return refuse(reply, 403, 'admin rights required');
       remember(header);
       return undefined;
@@ -81,7 +99,7 @@ export async function registerDashboard(app: App, deps: DashboardDeps): Promise<
     serverAdapter,
     options: { uiConfig: { boardTitle: 'netsync' } },
   });
-  const login = adminLogin(deps.db);
+  const login = adminLogin(deps.db, deps.throttle);
   await app.register(async (scope) => {
     scope.addHook('onRequest', login);
     // The board reads everything from Redis; during an outage it answers 503 rather than hanging.

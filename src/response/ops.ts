@@ -1,4 +1,5 @@
 import type { App } from '../platform/http.js';
+import { networkLoginThrottle } from '../platform/login-throttle.js';
 import { registerOps } from '../platform/ops.js';
 import { registerDashboard } from './dashboard.js';
 import type { ResponseDeps } from './deps.js';
@@ -24,5 +25,10 @@ export async function registerResponseOps(app: App, deps: ResponseDeps): Promise
     app.log,
   );
 
-  await registerDashboard(app, { db, queue: deps.queue, pingRedis: deps.pingRedis });
+  await registerDashboard(app, {
+    db,
+    queue: deps.queue,
+    pingRedis: deps.pingRedis,
+    throttle: networkLoginThrottle(deps, 'response'),
+  });
 }

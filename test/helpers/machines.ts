@@ -43,6 +43,7 @@ export async function machine(
       [side === 'response' ? 'RESPONSE_PORT' : 'REQUEST_PORT']: String(port),
       BCRYPT_COST: '4',
       LOGIN_MAX_FAILURES: '0',
+      LOGIN_MAX_FAILURES_PER_CLIENT: '0',
       LOG_LEVEL: 'info',
       SHUTDOWN_GRACE_S: '2',
       ...env,

@@ -64,6 +64,7 @@ export function testEnv(dialect: Dialect = 'sqlite', extra: Record<string, strin
     SHUTDOWN_GRACE_S: '2',
     // Tests poll logins while a password syncs; the throttle has tests of its own.
     LOGIN_MAX_FAILURES: '0',
+    LOGIN_MAX_FAILURES_PER_CLIENT: '0',
     ...extra,
   };
   const config = loadConfig(env);

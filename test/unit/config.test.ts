@@ -22,6 +22,9 @@ describe('configuration', () => {
     expect(c.exchangeRetentionS).toBe(7 * 24 * 3600);
     // Microsoft Entra Connect's accidental-delete threshold.
     expect(c.maxAccountRemovals).toBe(500);
+    expect([c.loginMaxFailures, c.loginMaxFailuresPerClient]).toEqual([10, 50]);
+    // Closed: no browser origin may read the APIs' answers, and no proxy's X-Forwarded-For is believed.
+    expect([c.corsOrigins, c.trustProxy]).toEqual([[], []]);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -41,9 +44,24 @@ describe('configuration', () => {
     ['EXCHANGE_RETENTION_S', '-1', /EXCHANGE_RETENTION_S: must be a whole number from 0/],
     ['MAX_ACCOUNT_REMOVALS', 'many', /MAX_ACCOUNT_REMOVALS: must be a whole number from 0/],
     ['QUARANTINE_DIR', './exports/quarantine', /QUARANTINE_DIR: must be outside EXPORT_DIR/],
+    ['LOGIN_MAX_FAILURES_PER_CLIENT', '-1', /LOGIN_MAX_FAILURES_PER_CLIENT: must be a whole number from 0/],
+    ['CORS_ORIGINS', '*', /CORS_ORIGINS: "\*" is not an origin/],
+    ['CORS_ORIGINS', 'https://a.example.org/app', /CORS_ORIGINS: "https:\/\/a.example.org\/app" is not an origin/],
+    ['CORS_ORIGINS', 'a.example.org', /CORS_ORIGINS: .* is not an origin/],
+    ['TRUST_PROXY', 'true', /TRUST_PROXY: "true" is not an address or CIDR range/],
+    ['TRUST_PROXY', '10.0.0.0/33', /TRUST_PROXY: "10.0.0.0\/33" is not an address/],
   ])('refuses a bad %s, naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('reads the CORS origins and the trusted proxies as lists', () => {
+    const c = loadConfig({
+      CORS_ORIGINS: 'https://admin.example.org, http://localhost:5173/',
+      TRUST_PROXY: '10.0.0.5,10.1.0.0/16,::1,loopback',
+    });
+    expect(c.corsOrigins).toEqual(['https://admin.example.org', 'http://localhost:5173']);
+    expect(c.trustProxy).toEqual(['10.0.0.5', '10.1.0.0/16', '::1', 'loopback']);
   });
 
   it('lets each network have its own Redis', () => {
