@@ -50,6 +50,8 @@ export interface Config {
   /** BullMQ key prefix; each network appends its own name so one Redis can hold both. */
   readonly queuePrefix: string;
   readonly logLevel: string;
+  /** How long an access token lives, on both networks. Default 3600 s. */
+  readonly tokenTtlS: number;
   /** Failed logins allowed per client and username in 15 minutes before 429; 0 turns this off. */
   readonly loginMaxFailures: number;
   /** How long running jobs get to finish at shutdown before they go back to the queue. Default 10 s. */
@@ -181,6 +183,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 15),
     shutdownGraceS: integer(env, 'SHUTDOWN_GRACE_S', 10, 0, 3600),
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 0, 1_000_000),
+    tokenTtlS: integer(env, 'TOKEN_TTL_S', 3600, 1, 30 * 86_400),
   });
 }
 

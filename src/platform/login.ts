@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Throttled, Unauthenticated } from './errors.js';
 import { type App, ErrorResponse, LoginBody, TokenResponse, ValidationErrorResponse } from './http.js';
 import { passwordMatches } from './passwords.js';
@@ -8,6 +9,8 @@ export interface LoginAccount {
   username: string;
   admin: boolean;
   hashedPassword: string;
+  /** The account's session version (platform/sessions.ts): the token is good while it stands. */
+  sessionVersion: number;
 }
 
 /**
@@ -83,7 +86,13 @@ export function registerLogin(
         throw new Unauthenticated('Incorrect username or password');
       }
       throttle.succeeded(key);
-      const access_token = await reply.jwtSign({ sub: account.id, username: account.username, admin: account.admin });
+      const access_token = await reply.jwtSign({
+        sub: account.id,
+        username: account.username,
+        admin: account.admin,
+        sv: account.sessionVersion,
+        jti: randomUUID(),
+      });
       return { access_token, token_type: 'bearer' as const };
     },
   );

@@ -1,11 +1,12 @@
 import { type App, createHttpApp } from '../platform/http.js';
 import { LoginThrottle, registerLogin } from '../platform/login.js';
+import { registerLogout } from '../platform/sessions.js';
 import type { RequestDeps } from './deps.js';
 import { registerRequestOps } from './ops.js';
 import { registerSyncedProfileTypeRoutes } from './profile-types/profile-types.routes.js';
 import { registerSyncedSettingRoutes } from './settings/settings.routes.js';
 import { registerSyncStatusRoute } from './sync/sync.routes.js';
-import { findAccount } from './users/users.repository.js';
+import { findAccount, sessionVersion } from './users/users.repository.js';
 import { registerSyncedUserRoutes } from './users/users.routes.js';
 
 /** The Request Network's HTTP API: serves what was synced, and logs synced users in. */
@@ -15,6 +16,8 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
     title: 'netsync Request Network',
     description: 'Isolated side: data synced from the Response Network through the exchange folder.',
     jwtSecret: deps.jwtSecret,
+    tokenTtlS: deps.config.tokenTtlS,
+    sessions: deps.sessions,
   });
 
   registerRequestOps(app, deps);
@@ -29,12 +32,14 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
             username: account.username,
             admin: account.is_admin === 1,
             hashedPassword: account.hashed_password,
+            sessionVersion: sessionVersion(account),
           }
         : undefined;
     },
     new LoginThrottle(deps.config.loginMaxFailures),
     "Checks the password against the user's newest synced hash",
   );
+  registerLogout(app, deps.sessions);
 
   registerSyncedUserRoutes(app, deps);
   registerSyncedSettingRoutes(app, deps);

@@ -1,11 +1,12 @@
 import { type App, createHttpApp } from '../platform/http.js';
 import { LoginThrottle, registerLogin } from '../platform/login.js';
+import { registerLogout } from '../platform/sessions.js';
 import type { ResponseDeps } from './deps.js';
 import { registerResponseOps } from './ops.js';
 import { registerProfileTypeRoutes } from './profile-types/profile-types.routes.js';
 import { registerSettingRoutes } from './settings/settings.routes.js';
 import { registerTaskRoutes } from './tasks/tasks.routes.js';
-import { findUserByName } from './users/users.repository.js';
+import { findUserByName, sessionVersion } from './users/users.repository.js';
 import { registerUserRoutes } from './users/users.routes.js';
 
 /** The Response Network's HTTP API. Built from its dependencies; the caller decides whether to listen. */
@@ -15,6 +16,8 @@ export async function buildResponseApp(deps: ResponseDeps, opts: { loginThrottle
     title: 'netsync Response Network',
     description: 'Administrative side: users and their passwords, exported to the Request Network.',
     jwtSecret: deps.jwtSecret,
+    tokenTtlS: deps.config.tokenTtlS,
+    sessions: deps.sessions,
   });
 
   await registerResponseOps(app, deps);
@@ -24,12 +27,19 @@ export async function buildResponseApp(deps: ResponseDeps, opts: { loginThrottle
     async (username) => {
       const user = await findUserByName(deps.db.kysely, username);
       return user && user.is_active === 1
-        ? { id: user.id, username: user.username, admin: user.is_admin === 1, hashedPassword: user.hashed_password }
+        ? {
+            id: user.id,
+            username: user.username,
+            admin: user.is_admin === 1,
+            hashedPassword: user.hashed_password,
+            sessionVersion: sessionVersion(user),
+          }
         : undefined;
     },
     opts.loginThrottle ?? new LoginThrottle(deps.config.loginMaxFailures),
     'Logs in to the Response Network',
   );
+  registerLogout(app, deps.sessions);
 
   registerUserRoutes(app, deps);
   registerSettingRoutes(app, deps);
