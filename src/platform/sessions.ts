@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Type } from 'typebox';
-import { Unauthenticated, Unavailable } from './errors.js';
-import { type App, AUTH_ERRORS, ErrorResponse, type SessionCheck, type TokenClaims, verifyToken } from './http.js';
+import { Unavailable } from './errors.js';
+import { type App, AUTH_ERRORS, authenticate, ErrorResponse, type SessionCheck, type TokenClaims } from './http.js';
 import type { Logger } from './logger.js';
 import { within } from './within.js';
 
@@ -93,7 +93,8 @@ export class SessionSignals {
       if (failed) this.unsent.add(id);
       else this.unsent.delete(id);
     }
-    if (failed) this.logger.warn({ accounts: ids.length }, 'Redis did not take the session change; retried when it answers');
+    if (failed)
+      this.logger.warn({ accounts: ids.length }, 'Redis did not take the session change; retried when it answers');
   }
 
   /**
@@ -182,6 +183,7 @@ export function registerLogout(app: App, sessions: SessionSignals): void {
   app.post(
     '/auth/logout',
     {
+      preHandler: [authenticate],
       schema: {
         tags: ['auth'],
         summary: 'End the session of the token this is called with',
@@ -190,7 +192,6 @@ export function registerLogout(app: App, sessions: SessionSignals): void {
       },
     },
     async (req, reply) => {
-      if (!(await verifyToken(req))) throw new Unauthenticated();
       await sessions.revoke(req.user);
       req.log.info({ user_id: req.user.sub }, 'logged out');
       return reply.status(204).send(null);

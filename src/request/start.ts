@@ -10,8 +10,8 @@ import { requestMigrations } from './db/migrations.js';
 import type { RequestDatabase } from './db/schema.js';
 import { Importer } from './importer/importer.js';
 import { IMPORT_TASK, REQUEST_QUEUE, requestSchedule } from './tasks/registry.js';
-import { sessionVersionOf } from './users/users.repository.js';
 import { watchExchange } from './tasks/watcher.js';
+import { sessionVersionOf } from './users/users.repository.js';
 
 export async function openRequestDb(rt: Runtime): Promise<Db<RequestDatabase>> {
   const db = await openDb<RequestDatabase>(rt.config.requestDatabaseUrl);

@@ -1,5 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/platform/http.js';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Unavailable } from '../../src/platform/errors.js';
+import type { App, TokenClaims } from '../../src/platform/http.js';
+import { createLogger } from '../../src/platform/logger.js';
+import { Sessions } from '../../src/platform/sessions.js';
 import type { Importer } from '../../src/request/importer/importer.js';
 import { startRequestApi, startRequestWorker } from '../../src/request/start.js';
 import { startResponseApi, startResponseWorker } from '../../src/response/start.js';
@@ -11,6 +15,7 @@ import {
   type TestEnv,
   testEnv,
   testRuntime,
+  uniqueName,
   waitFor,
 } from '../helpers/system.js';
 
@@ -36,9 +41,10 @@ describe.each(dialects())('sessions (%s)', (dialect) => {
   beforeAll(async () => {
     env = testEnv(dialect, { TOKEN_TTL_S: String(TTL_S) });
     rt = testRuntime(env.config);
-    await startResponseWorker(rt);
     respA = await startResponseApi(rt, { listen: false });
     respB = await startResponseApi(rt, { listen: false });
+    // Started after the admin account was made: its catch-up exports it, for the Request side.
+    await startResponseWorker(rt);
     ({ importer } = await startRequestWorker(rt, { watch: false }));
     reqA = await startRequestApi(rt, { listen: false });
     reqB = await startRequestApi(rt, { listen: false });
@@ -70,7 +76,12 @@ describe.each(dialects())('sessions (%s)', (dialect) => {
     expect(res.statusCode).toBe(201);
     const id = res.json().id as string;
     await synced(() => canLogin(reqA, username, PASSWORD));
-    const u = { id, url: `/users/${id}`, resp: await login(respA, username, PASSWORD), req: await login(reqB, username, PASSWORD) };
+    const u = {
+      id,
+      url: `/users/${id}`,
+      resp: await login(respA, username, PASSWORD),
+      req: await login(reqB, username, PASSWORD),
+    };
     // Every process has checked (and remembered) both tokens before the change.
     for (const app of [respA, respB]) expect(await status(app, u.url, u.resp)).toBe(200);
     for (const app of [reqA, reqB]) expect(await status(app, u.url, u.req)).toBe(200);
@@ -158,7 +169,12 @@ describe.each(dialects())('sessions (%s)', (dialect) => {
 
   it('an admin may not take away their own admin flag', async () => {
     const me = (await respA.inject({ url: '/users?username=admin', headers: bearer(admin) })).json()[0].id as string;
-    const res = await respA.inject({ method: 'PATCH', url: `/users/${me}`, headers: bearer(admin), payload: { is_admin: false } });
+    const res = await respA.inject({
+      method: 'PATCH',
+      url: `/users/${me}`,
+      headers: bearer(admin),
+      payload: { is_admin: false },
+    });
     expect(res.statusCode).toBe(409);
     expect(await status(respB, '/users?limit=1', admin)).toBe(200);
   });
@@ -190,5 +206,91 @@ describe.each(dialects())('sessions (%s)', (dialect) => {
       const { iat, exp } = claims(token);
       expect(exp - iat).toBe(TTL_S);
     }
+  });
+});
+
+/**
+ * What a check costs: the account's version is read from the database once, then only after a change
+ * (made through any process) moved its marker; while Redis does not answer, on every request.
+ */
+describe('session checks', () => {
+  const prefix = uniqueName('t');
+  const logger = createLogger('silent');
+  const connections: Redis[] = [];
+  const connect = (url: string) => {
+    const redis = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 200 });
+    redis.on('error', () => undefined);
+    connections.push(redis);
+    return redis;
+  };
+  /** The database as the checks see it: each account's version, and how often it was read. */
+  const versions = new Map<string, number>();
+  let reads = 0;
+  const versionOf = async (id: string) => {
+    reads++;
+    return versions.get(id) ?? null;
+  };
+  const claims = (sub: string, sv: number, jti = `${sub}-1`): TokenClaims => ({
+    sub,
+    username: sub,
+    admin: false,
+    sv,
+    jti,
+  });
+
+  afterAll(async () => {
+    const redis = connections[0] as Redis;
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.unlink(...keys);
+    for (const c of connections) c.disconnect();
+  });
+
+  it('reads the database once per account until a change, made through any process, ends its tokens', async () => {
+    const [ra, rb] = [connect(inject('redisUrl')), connect(inject('redisUrl'))];
+    const a = new Sessions(ra, prefix, logger, versionOf);
+    const b = new Sessions(rb, prefix, logger, versionOf);
+    for (const r of [ra, rb]) if (r.status !== 'ready') await new Promise((ok) => r.once('ready', ok));
+    versions.set('u1', 5);
+    reads = 0;
+    for (let i = 0; i < 5; i++) expect(await a.accepts(claims('u1', 5))).toBe(true);
+    expect(reads).toBe(1);
+    expect(await b.accepts(claims('u1', 5))).toBe(true);
+    expect(reads).toBe(2);
+    expect(await a.accepts(claims('u1', 4))).toBe(false);
+    expect(reads).toBe(2);
+
+    versions.set('u1', 6);
+    await a.accountsChanged(['u1']);
+    expect(await b.accepts(claims('u1', 5))).toBe(false);
+    expect(await b.accepts(claims('u1', 6))).toBe(true);
+    expect(reads).toBe(3);
+
+    // A change for all accounts (the Request importer's) makes every account be read again.
+    versions.set('u2', 1);
+    expect(await b.accepts(claims('u2', 1))).toBe(true);
+    await a.accountsChanged('all');
+    versions.set('u2', 2);
+    expect(await b.accepts(claims('u2', 1))).toBe(false);
+
+    // Logout through one process ends that token on the other, and no other token of the account.
+    await a.revoke({ ...claims('u1', 6, 'gone'), exp: Math.floor(Date.now() / 1000) + 60 });
+    expect(await b.accepts(claims('u1', 6, 'gone'))).toBe(false);
+    expect(await b.accepts(claims('u1', 6, 'kept'))).toBe(true);
+  });
+
+  it('while Redis does not answer: reads the database on every check, and logout answers 503', async () => {
+    const down = new Sessions(connect('redis://127.0.0.1:1'), prefix, logger, versionOf);
+    versions.set('u3', 1);
+    reads = 0;
+    expect(await down.accepts(claims('u3', 1))).toBe(true);
+    expect(await down.accepts(claims('u3', 1))).toBe(true);
+    expect(reads).toBe(2);
+    versions.set('u3', 2);
+    expect(await down.accepts(claims('u3', 1))).toBe(false);
+    // A change is committed whether or not Redis takes its marker: telling the sessions never throws.
+    await expect(down.accountsChanged(['u3'])).resolves.toBeUndefined();
+    await expect(down.revoke({ ...claims('u3', 2), exp: Math.floor(Date.now() / 1000) + 60 })).rejects.toThrow(
+      Unavailable,
+    );
   });
 });

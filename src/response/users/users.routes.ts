@@ -105,8 +105,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       preHandler: [authenticate, requireAdmin],
       schema: {
         tags: ['users'],
-        summary:
-          "Change a user's username, email, profile type, active or admin flag; it ends the user's sessions",
+        summary: "Change a user's username, email, profile type, active or admin flag; it ends the user's sessions",
         security: [{ bearer: [] }],
         params: UserIdParams,
         body: UserPatch,
