@@ -30,6 +30,14 @@ describe('bearer tokens with verification remembered', () => {
     expect((await me(token)).statusCode).toBe(200);
   });
 
+  it('signs tokens for an hour unless told otherwise (TOKEN_TTL_S)', async () => {
+    const { iat, exp } = app.jwt.decode(app.jwt.sign({ sub: 'u4', username: 'u4', admin: false, sv: 1, jti: 'j' })) as {
+      iat: number;
+      exp: number;
+    };
+    expect(exp - iat).toBe(3600);
+  });
+
   it('refuses a token once it expires, though it was accepted (and remembered) before', async () => {
     // exp is in whole seconds, so a 1 s token lives 0-1 s: signed early in a second, it is still good
     // at once, and surely expired 2.1 s later.
