@@ -51,6 +51,8 @@ export interface Config {
   /** BullMQ key prefix; each network appends its own name so one Redis can hold both. */
   readonly queuePrefix: string;
   readonly logLevel: string;
+  /** How long an access token lives, on both networks. Default 3600 s. */
+  readonly tokenTtlS: number;
   /**
    * Failed logins allowed per client and username in 15 minutes before 429, counted in the network's Redis
    * so every API process of the network shares the count. Default 10; 0 turns this limit off.
@@ -251,6 +253,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     loginMaxFailuresPerClient: integer(env, 'LOGIN_MAX_FAILURES_PER_CLIENT', 50, 0, 1_000_000),
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     trustProxy: proxies(env, 'TRUST_PROXY'),
+    tokenTtlS: integer(env, 'TOKEN_TTL_S', 3600, 1, 30 * 86_400),
   });
 }
 

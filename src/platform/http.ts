@@ -18,12 +18,28 @@ export interface TokenClaims {
   sub: string;
   username: string;
   admin: boolean;
+  /** The account's session version when the token was issued (platform/sessions.ts). */
+  sv: number;
+  /** The token's own id, which logout puts on the deny list. */
+  jti: string;
 }
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
     payload: TokenClaims;
-    user: TokenClaims;
+    user: TokenClaims & { exp?: number };
+  }
+}
+
+/** Whether a token whose signature and expiry are good still stands (platform/sessions.ts). */
+export interface SessionCheck {
+  accepts(claims: TokenClaims): Promise<boolean>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Null when the app checks signatures and expiry only (unit tests of the HTTP layer). */
+    sessions: SessionCheck | null;
   }
 }
 
@@ -50,12 +66,14 @@ export interface HttpOptions {
   readonly title: string;
   readonly description: string;
   readonly jwtSecret: string;
-  /** Access tokens live this long. */
-  readonly tokenTtl?: string;
   /** Browser origins CORS lets in (config's CORS_ORIGINS); none by default. */
   readonly corsOrigins?: readonly string[];
   /** Proxies whose X-Forwarded-For gives the client's address (config's TRUST_PROXY); none by default. */
   readonly trustProxy?: readonly string[];
+  /** Access tokens live this long, in seconds (TOKEN_TTL_S). Default 3600. */
+  readonly tokenTtlS?: number;
+  /** Checks that a token's session has not ended; without it a good signature is enough. */
+  readonly sessions?: SessionCheck;
 }
 
 export type App = FastifyInstance<
@@ -137,22 +155,31 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   await app.register(fastifyJwt, {
     secret: opts.jwtSecret,
-    sign: { expiresIn: opts.tokenTtl ?? '1h' },
+    sign: { expiresIn: `${opts.tokenTtlS ?? 3600}s` },
     // Verified tokens are remembered (1,000, by a hash of the token, never past their expiry): checking
     // the signature is a sixth of a read's cost. The secret is fixed per process, so a token's verdict
     // cannot change before it expires; failures are not remembered.
+    // A remembered verdict covers the signature and expiry only: whether the session still stands is
+    // asked on every request (verifyToken).
     verify: { cache: true },
   });
+  app.decorate('sessions', opts.sessions ?? null);
   return app;
 }
 
-/** preHandler: a valid bearer token, else 401. */
-export async function authenticate(req: FastifyRequest): Promise<void> {
+/** Whether the request carries a good bearer token whose session has not ended (sets `req.user`). */
+export async function verifyToken(req: FastifyRequest): Promise<boolean> {
   try {
     await req.jwtVerify();
   } catch {
-    throw new Unauthenticated();
+    return false;
   }
+  return req.server.sessions === null || req.server.sessions.accepts(req.user);
+}
+
+/** preHandler: a valid bearer token whose session has not ended, else 401. */
+export async function authenticate(req: FastifyRequest): Promise<void> {
+  if (!(await verifyToken(req))) throw new Unauthenticated();
 }
 
 /** preHandler (after authenticate): the caller must be an admin, else 403. */

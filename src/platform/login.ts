@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { Throttled, Unauthenticated } from './errors.js';
 import { type App, ErrorResponse, LoginBody, TokenResponse, ValidationErrorResponse } from './http.js';
@@ -10,6 +11,8 @@ export interface LoginAccount {
   username: string;
   admin: boolean;
   hashedPassword: string;
+  /** The account's session version (platform/sessions.ts): the token is good while it stands. */
+  sessionVersion: number;
 }
 
 /** How a login attempt ended, for an audit trail: never the password. */
@@ -75,7 +78,13 @@ export function registerLogin(
       }
       await attempt.succeeded();
       await onAttempt?.(req, { outcome: 'succeeded', username, accountId: account.id });
-      const access_token = await reply.jwtSign({ sub: account.id, username: account.username, admin: account.admin });
+      const access_token = await reply.jwtSign({
+        sub: account.id,
+        username: account.username,
+        admin: account.admin,
+        sv: account.sessionVersion,
+        jti: randomUUID(),
+      });
       return { access_token, token_type: 'bearer' as const };
     },
   );

@@ -1,12 +1,13 @@
 import { type App, createHttpApp } from '../platform/http.js';
 import { registerLogin } from '../platform/login.js';
 import { networkLoginThrottle } from '../platform/login-throttle.js';
+import { registerLogout } from '../platform/sessions.js';
 import type { RequestDeps } from './deps.js';
 import { registerRequestOps } from './ops.js';
 import { registerSyncedProfileTypeRoutes } from './profile-types/profile-types.routes.js';
 import { registerSyncedSettingRoutes } from './settings/settings.routes.js';
 import { registerSyncStatusRoute } from './sync/sync.routes.js';
-import { findAccount } from './users/users.repository.js';
+import { findAccount, sessionVersion } from './users/users.repository.js';
 import { registerSyncedUserRoutes } from './users/users.routes.js';
 
 /** The Request Network's HTTP API: serves what was synced, and logs synced users in. */
@@ -18,6 +19,8 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
     jwtSecret: deps.jwtSecret,
     corsOrigins: deps.config.corsOrigins,
     trustProxy: deps.config.trustProxy,
+    tokenTtlS: deps.config.tokenTtlS,
+    sessions: deps.sessions,
   });
 
   registerRequestOps(app, deps);
@@ -32,12 +35,14 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
             username: account.username,
             admin: account.is_admin === 1,
             hashedPassword: account.hashed_password,
+            sessionVersion: sessionVersion(account),
           }
         : undefined;
     },
     networkLoginThrottle(deps, 'request'),
     "Checks the password against the user's newest synced hash",
   );
+  registerLogout(app, deps.sessions);
 
   registerSyncedUserRoutes(app, deps);
   registerSyncedSettingRoutes(app, deps);

@@ -3,6 +3,7 @@ import { type Db, migrate, openDb } from '../platform/db.js';
 import { networkMetrics, streamOfPath } from '../platform/metrics.js';
 import { createQueue } from '../platform/queue.js';
 import { openRedis, type Runtime, requireTrustedKeys } from '../platform/runtime.js';
+import { SessionSignals, Sessions } from '../platform/sessions.js';
 import { startWorker, upsertSchedules } from '../platform/worker.js';
 import { buildRequestApp } from './app.js';
 import { requestMigrations } from './db/migrations.js';
@@ -10,6 +11,7 @@ import type { RequestDatabase } from './db/schema.js';
 import { Importer } from './importer/importer.js';
 import { IMPORT_TASK, REQUEST_QUEUE, requestSchedule } from './tasks/registry.js';
 import { watchExchange } from './tasks/watcher.js';
+import { sessionVersionOf } from './users/users.repository.js';
 
 export async function openRequestDb(rt: Runtime): Promise<Db<RequestDatabase>> {
   const db = await openDb<RequestDatabase>(rt.config.requestDatabaseUrl);
@@ -31,6 +33,9 @@ export async function startRequestApi(rt: Runtime, opts: { listen: boolean } = {
     logger,
     pingRedis: ping,
     metrics: networkMetrics(rt, 'request'),
+    sessions: new Sessions(redis, `${rt.config.queuePrefix}:${REQUEST_QUEUE}`, logger, (id) =>
+      sessionVersionOf(db.kysely, id),
+    ),
   });
   rt.lifecycle.add({ name: 'request api', stop: () => app.close() });
   if (opts.listen) await app.listen({ host: rt.config.host, port: rt.config.requestPort });
@@ -52,6 +57,7 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
     maxAccountRemovals: rt.config.maxAccountRemovals,
     logger,
     exportIntervalS: rt.config.exportIntervalS,
+    sessions: new SessionSignals(redis, `${rt.config.queuePrefix}:${REQUEST_QUEUE}`, logger),
   });
   const metrics = networkMetrics(rt, 'request');
   // One import at a time per process: imports in several processes are still safe (each batch is

@@ -1,12 +1,13 @@
 import { type App, createHttpApp } from '../platform/http.js';
 import { registerLogin } from '../platform/login.js';
 import { networkLoginThrottle } from '../platform/login-throttle.js';
+import { registerLogout } from '../platform/sessions.js';
 import type { ResponseDeps } from './deps.js';
 import { registerResponseOps } from './ops.js';
 import { registerProfileTypeRoutes } from './profile-types/profile-types.routes.js';
 import { registerSettingRoutes } from './settings/settings.routes.js';
 import { registerTaskRoutes } from './tasks/tasks.routes.js';
-import { findUserByName } from './users/users.repository.js';
+import { findUserByName, sessionVersion } from './users/users.repository.js';
 import { registerUserRoutes } from './users/users.routes.js';
 
 /** The Response Network's HTTP API. Built from its dependencies; the caller decides whether to listen. */
@@ -18,6 +19,8 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
     jwtSecret: deps.jwtSecret,
     corsOrigins: deps.config.corsOrigins,
     trustProxy: deps.config.trustProxy,
+    tokenTtlS: deps.config.tokenTtlS,
+    sessions: deps.sessions,
   });
 
   await registerResponseOps(app, deps);
@@ -27,7 +30,13 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
     async (username) => {
       const user = await findUserByName(deps.db.kysely, username);
       return user && user.is_active === 1
-        ? { id: user.id, username: user.username, admin: user.is_admin === 1, hashedPassword: user.hashed_password }
+        ? {
+            id: user.id,
+            username: user.username,
+            admin: user.is_admin === 1,
+            hashedPassword: user.hashed_password,
+            sessionVersion: sessionVersion(user),
+          }
         : undefined;
     },
     networkLoginThrottle(deps, 'response'),
@@ -35,6 +44,7 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
     // An OnLoginAttempt as a fifth argument is told of each outcome (for an audit trail of failed and
     // throttled logins).
   );
+  registerLogout(app, deps.sessions);
 
   registerUserRoutes(app, deps);
   registerSettingRoutes(app, deps);

@@ -5,7 +5,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { App } from '../platform/http.js';
+import { type App, verifyToken } from '../platform/http.js';
 import type { LoginThrottle } from '../platform/login-throttle.js';
 import { passwordMatches } from '../platform/passwords.js';
 import type { ResponseDatabase } from './db/schema.js';
@@ -47,11 +47,7 @@ function adminLogin(db: Kysely<ResponseDatabase>, throttle: LoginThrottle) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const header = req.headers.authorization ?? '';
     if (/^bearer /i.test(header)) {
-      try {
-        await req.jwtVerify();
-      } catch {
-        return refuse(reply, 401, 'Not authenticated');
-      }
+      if (!(await verifyToken(req))) return refuse(reply, 401, 'Not authenticated');
       if (!req.user.admin) return refuse(reply, 403, 'admin rights required');
       return undefined;
     }

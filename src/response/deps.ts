@@ -4,6 +4,7 @@ import type { Config } from '../platform/config.js';
 import type { Db } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
 import type { NetworkMetrics } from '../platform/metrics.js';
+import type { Sessions } from '../platform/sessions.js';
 import type { ResponseDatabase } from './db/schema.js';
 import type { ExportTaskData, ResponseTaskName } from './tasks/registry.js';
 
@@ -17,6 +18,8 @@ export interface ResponseDeps {
   readonly pingRedis: () => Promise<boolean>;
   /** This network's metrics registry, served at GET /metrics. */
   readonly metrics: NetworkMetrics;
+  /** Checks each token's session; told after every commit that changes an account. */
+  readonly sessions: Sessions;
   /**
    * Enqueues a task after a commit and returns the id of the task that will carry the change (changes
    * committed while a run waits share it), or null when Redis does not take it within 2 s: the change is

@@ -7,6 +7,7 @@ import { networkMetrics, streamOfPath } from '../platform/metrics.js';
 import { hashPassword } from '../platform/passwords.js';
 import { createQueue } from '../platform/queue.js';
 import { openRedis, type Runtime, requireSigningKey } from '../platform/runtime.js';
+import { Sessions } from '../platform/sessions.js';
 import { startWorker, upsertSchedules } from '../platform/worker.js';
 import { buildResponseApp } from './app.js';
 import { responseMigrations } from './db/migrations.js';
@@ -14,7 +15,7 @@ import type { ResponseDatabase } from './db/schema.js';
 import { queueEnqueuer } from './deps.js';
 import { exportWhatWaits } from './tasks/catch-up.js';
 import { isResponseTask, RESPONSE_QUEUE, responseSchedule, runResponseTask } from './tasks/registry.js';
-import { findUserByName } from './users/users.repository.js';
+import { findUserByName, sessionVersionOf } from './users/users.repository.js';
 import { createUser } from './users/users.service.js';
 
 /** Opens and migrates the Response database, registered for shutdown. */
@@ -56,6 +57,9 @@ export async function startResponseApi(rt: Runtime, opts: { listen: boolean } = 
     pingRedis: ping,
     metrics: networkMetrics(rt, 'response'),
     enqueue: queueEnqueuer(queue),
+    sessions: new Sessions(redis, `${queuePrefix(rt)}:${RESPONSE_QUEUE}`, logger, (id) =>
+      sessionVersionOf(db.kysely, id),
+    ),
   });
   rt.lifecycle.add({ name: 'response api', stop: () => app.close() });
   if (opts.listen) await app.listen({ host: rt.config.host, port: rt.config.responsePort });

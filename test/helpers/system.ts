@@ -85,6 +85,10 @@ export function testEnv(dialect: Dialect = 'sqlite', extra: Record<string, strin
         await q.obliterate({ force: true }).catch(() => undefined);
         await q.close();
       }
+      // What is not a queue's: sessions' markers and deny list (platform/sessions.ts), and the like.
+      for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 1000 }) as AsyncIterable<string[]>) {
+        if (keys.length > 0) await redis.unlink(...keys);
+      }
       redis.disconnect();
       fs.rmSync(dir, { recursive: true, force: true });
     },

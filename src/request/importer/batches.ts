@@ -136,7 +136,7 @@ async function importBatch(
       return applyWithinLimit(trx, stream, name, opened, now, valve.limit);
     });
     ctx.logger.info({ stream, seq, count, ...(removals > 0 && { removals }) }, `applied ${stream}/${name}`);
-    noteApplied(pass.result, stream, file, count);
+    await noteApplied(pass, stream, file, count);
     return 'next';
   } catch (err) {
     if (err instanceof LostRace) return 'next';

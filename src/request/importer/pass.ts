@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { RefusedFile, Stream, TrustedKeys } from '../../exchange/index.js';
 import type { Logger } from '../../platform/logger.js';
+import type { SessionSignals } from '../../platform/sessions.js';
 import type { RequestDatabase } from '../db/schema.js';
 import type { OlderGenerationFiles } from './generation.js';
 
@@ -18,6 +19,8 @@ export interface ImportContext {
    * heartbeat, which staleness is judged by. Default 60, the variable's default.
    */
   readonly exportIntervalS?: number;
+  /** Told after each commit that changed accounts, so their tokens issued before end at once. */
+  readonly sessions?: Pick<SessionSignals, 'accountsChanged'>;
 }
 
 export interface ImportResult {
@@ -49,9 +52,18 @@ export interface ImportPass {
 /** Another importer applied the same file first; ours rolled back. */
 export class LostRace extends Error {}
 
-/** Notes a file whose `count` records committed. */
-export function noteApplied(result: ImportResult, stream: Stream, file: string, count: number): void {
+/** The streams whose records change what an account's tokens are checked against. */
+const ACCOUNT_STREAMS: ReadonlySet<Stream> = new Set(['users', 'password_changes']);
+
+/**
+ * Notes a file whose `count` records committed. One that changed accounts ends their sessions: every
+ * account's, since the file's records were streamed and are not kept; each API process then reads an
+ * account's session version again on its next request.
+ */
+export async function noteApplied(pass: ImportPass, stream: Stream, file: string, count: number): Promise<void> {
+  const { result } = pass;
   result.files.push(file);
   result.count += count;
   result.applied[stream] = (result.applied[stream] ?? 0) + 1;
+  if (ACCOUNT_STREAMS.has(stream)) await pass.ctx.sessions?.accountsChanged('all');
 }

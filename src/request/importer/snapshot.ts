@@ -204,7 +204,7 @@ async function applySnapshot(
       { stream, seq: opened.header.seq, count, ...(removals > 0 && { removals }) },
       `applied snapshot ${stream}/${name}`,
     );
-    noteApplied(pass.result, stream, file, count);
+    await noteApplied(pass, stream, file, count);
   } catch (err) {
     return settleFailure(pass, stream, { file, identity }, opened, valve, err);
   }
@@ -242,7 +242,7 @@ async function rebaseOnSnapshot(
       { stream, generation, stamps: Object.fromEntries(stamps), count },
       `re-based ${stream} on generation ${generation}: ${stream}/${name} replaced its data`,
     );
-    noteApplied(pass.result, stream, file, count);
+    await noteApplied(pass, stream, file, count);
   } catch (err) {
     return settleFailure(pass, stream, { file, identity }, opened, valve, err);
   }

@@ -19,8 +19,29 @@ export type SyncedUserRow = Pick<Selectable<UsersTable>, (typeof USER_FIELDS)[nu
 };
 
 /** What login needs of an account: the user and its synced password hash. */
-export type AccountRow = Pick<Selectable<UsersTable>, 'id' | 'username' | 'is_admin'> &
-  Pick<Selectable<CredentialsTable>, 'hashed_password'>;
+export type AccountRow = Pick<Selectable<UsersTable>, 'id' | 'username' | 'is_admin' | 'version'> &
+  Pick<Selectable<CredentialsTable>, 'hashed_password' | 'password_version'>;
+
+/**
+ * The account's session version (platform/sessions.ts), derived from what is synced: it changes with
+ * every applied change of the user's record (`version`: deletion, the active and admin flags, ...) and
+ * of its password (`password_version`), as the Response side's does.
+ */
+export const sessionVersion = (row: Pick<AccountRow, 'version' | 'password_version'>) =>
+  row.version + row.password_version;
+
+/** The session version of a live, active user with a synced password; null for any other id. */
+export async function sessionVersionOf(db: Kysely<RequestDatabase>, id: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('users')
+    .innerJoin('credentials', 'credentials.user_id', 'users.id')
+    .select(['users.version', 'credentials.password_version'])
+    .where('users.id', '=', id)
+    .where('users.deleted_at', 'is', null)
+    .where('users.is_active', '=', 1)
+    .executeTakeFirst();
+  return row ? sessionVersion(row) : null;
+}
 
 // A type deleted (or not yet synced) shows as no type; the id stays visible in profile_type_id.
 const liveUsersWithType = (db: Kysely<RequestDatabase>) =>
@@ -50,7 +71,14 @@ export const findAccount = (db: Kysely<RequestDatabase>, username: string): Prom
   db
     .selectFrom('users')
     .innerJoin('credentials', 'credentials.user_id', 'users.id')
-    .select(['users.id', 'users.username', 'users.is_admin', 'credentials.hashed_password'])
+    .select([
+      'users.id',
+      'users.username',
+      'users.is_admin',
+      'users.version',
+      'credentials.hashed_password',
+      'credentials.password_version',
+    ])
     .where('users.username', '=', username)
     .where('users.deleted_at', 'is', null)
     .where('users.is_active', '=', 1)

@@ -35,6 +35,25 @@ export function userRecord(row: UserRow): UserRecord {
   };
 }
 
+/**
+ * The account's session version (platform/sessions.ts): it changes with every change of the row
+ * (`version`) and of its password (`password_version`); both only grow, so it never comes back.
+ */
+export const sessionVersion = (row: Pick<UserRow, 'version' | 'password_version'>) =>
+  row.version + row.password_version;
+
+/** The session version of a live, active user; null for any other id (its tokens are refused). */
+export async function sessionVersionOf(db: Kysely<ResponseDatabase>, id: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('users')
+    .select(['version', 'password_version'])
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .where('is_active', '=', 1)
+    .executeTakeFirst();
+  return row ? sessionVersion(row) : null;
+}
+
 export const findUser = (db: Kysely<ResponseDatabase>, id: string) =>
   db.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
 
@@ -91,6 +110,7 @@ export interface UserPatch {
   email?: string | null;
   profile_type_id?: string | null;
   is_active?: boolean;
+  is_admin?: boolean;
 }
 
 /**
@@ -112,6 +132,7 @@ export async function updateUser(
           ...(change.email !== undefined ? { email: change.email } : {}),
           ...(change.profile_type_id !== undefined ? { profile_type_id: change.profile_type_id } : {}),
           ...(change.is_active !== undefined ? { is_active: change.is_active ? 1 : 0 } : {}),
+          ...(change.is_admin !== undefined ? { is_admin: change.is_admin ? 1 : 0 } : {}),
         };
   return db
     .updateTable('users')

@@ -105,7 +105,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       preHandler: [authenticate, requireAdmin],
       schema: {
         tags: ['users'],
-        summary: "Change a user's username, email, profile type or active flag",
+        summary: "Change a user's username, email, profile type, active or admin flag; it ends the user's sessions",
         security: [{ bearer: [] }],
         params: UserIdParams,
         body: UserPatch,
@@ -115,6 +115,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
     async (req) => {
       const user = await changeUser(db, req.params.id, req.body, req.user.sub);
       req.log.info({ user_id: user.id, version: user.version, fields: Object.keys(req.body) }, 'user changed');
+      await deps.sessions.accountsChanged([user.id]);
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
       return userOut(user);
     },
@@ -135,6 +136,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
     async (req, reply) => {
       const user = await deleteUser(db, req.params.id, req.user.sub);
       req.log.info({ user_id: user.id, version: user.version }, 'user deleted');
+      await deps.sessions.accountsChanged([user.id]);
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
       return reply.status(204).send(null);
     },
@@ -146,7 +148,8 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       preHandler: [authenticate],
       schema: {
         tags: ['users'],
-        summary: 'Set a new password; it reaches the Request Network through the returned sync task',
+        summary:
+          "Set a new password; it ends the user's sessions, and reaches the Request Network through the returned sync task",
         security: [{ bearer: [] }],
         params: UserIdParams,
         body: ResetPassword,
@@ -157,6 +160,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       requireSelfOrAdmin(req, req.params.id);
       const change = await resetPassword(db, req.params.id, req.body.new_password, deps.config.bcryptCost);
       req.log.info({ user_id: change.user_id, password_version: change.password_version }, 'password changed');
+      await deps.sessions.accountsChanged([change.user_id]);
       const taskId = await deps.enqueue('sync_password_to_request_network', { user_id: change.user_id }, req.log);
       return { success: true, sync_task_id: taskId };
     },

@@ -60,6 +60,7 @@ export const UserPatch = Type.Object(
     email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 320 }), Type.Null()])),
     profile_type_id: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
     is_active: Type.Optional(Type.Boolean()),
+    is_admin: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
 );

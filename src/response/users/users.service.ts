@@ -68,9 +68,10 @@ export async function createUserWithPassword(
 }
 
 /**
- * Changes a live user's username, email, profile type or active flag. A new profile type is held
+ * Changes a live user's username, email, profile type, active or admin flag. A new profile type is held
  * before the user's row is written.
- * @param actorId the admin making the change, who may not deactivate their own account
+ * @param actorId the admin making the change, who may not deactivate their own account nor drop their
+ *   own admin flag (the last admin could otherwise lock everyone out)
  */
 export async function changeUser(
   db: Kysely<ResponseDatabase>,
@@ -79,6 +80,7 @@ export async function changeUser(
   actorId: string,
 ): Promise<UserRow> {
   if (patch.is_active === false && id === actorId) throw new Conflict('you cannot deactivate your own account');
+  if (patch.is_admin === false && id === actorId) throw new Conflict('you cannot remove your own admin rights');
   return translateConstraints(
     () =>
       db.transaction().execute(async (trx) => {
