@@ -1,3 +1,4 @@
+import { usernameKey } from '../exchange/usernames.js';
 import { Throttled, Unauthenticated } from './errors.js';
 import { type App, ErrorResponse, LoginBody, TokenResponse, ValidationErrorResponse } from './http.js';
 import { passwordMatches } from './passwords.js';
@@ -72,7 +73,8 @@ export function registerLogin(
       },
     },
     async (req, reply) => {
-      const key = `${req.ip}\u0000${req.body.username}`;
+      // By the name's comparison key: "john", "John" and "ＪＯＨＮ" are one account, so they share one count.
+      const key = `${req.ip}\u0000${usernameKey(req.body.username)}`;
       const wait = throttle.retryAfter(key);
       if (wait > 0) throw new Throttled(`too many failed logins; try again in ${wait} s`, wait);
       const account = await findAccount(req.body.username);

@@ -58,7 +58,7 @@ function adminLogin(db: Kysely<ResponseDatabase>) {
       const colon = decoded.indexOf(':');
       const username = colon < 0 ? decoded : decoded.slice(0, colon);
       const password = colon < 0 ? '' : decoded.slice(colon + 1);
-      const user = username.length <= 64 ? await findUserByName(db, username) : undefined;
+      const user = username.length <= 256 ? await findUserByName(db, username) : undefined;
       const ok = await passwordMatches(password, user?.hashed_password);
       if (!ok || !user || user.is_active !== 1) return refuse(reply, 401, 'Incorrect username or password');
       if (user.is_admin !== 1) return refuse(reply, 403, 'admin rights required');
