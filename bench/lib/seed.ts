@@ -15,6 +15,7 @@ export async function seedUsers(db: Kysely<ResponseDatabase>, n: number, hashedP
   const rows: UserRow[] = Array.from({ length: n }, (_, i) => ({
     id: randomUUID(),
     username: `bench_${String(i).padStart(6, '0')}`,
+    username_key: `bench_${String(i).padStart(6, '0')}`, // usernameKey of an ASCII lower-case name is itself
     email: null,
     hashed_password: hashedPassword,
     is_admin: 0,

@@ -6,4 +6,5 @@ export * from './keys.js';
 export * from './reader.js';
 export * from './records.js';
 export * from './streams.js';
+export * from './usernames.js';
 export * from './writer.js';

@@ -1,6 +1,7 @@
 import { type Static, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Stream } from './streams.js';
+import { USERNAME_MAX, usernameShapeProblem } from './usernames.js';
 
 /**
  * What travels in each stream. Every record carries a `version` that only grows on the Response side;
@@ -22,7 +23,9 @@ export type PasswordChangeRecord = Static<typeof PasswordChangeRecord>;
 export const UserRecord = Type.Object(
   {
     id: Uuid,
-    username: Type.String({ minLength: 1, maxLength: 64 }),
+    // Any script (exchange/usernames.ts); the length here is in UTF-16 units, a letter outside the BMP
+    // taking two: recordProblem checks the rest.
+    username: Type.String({ minLength: 1, maxLength: USERNAME_MAX * 2 }),
     email: Type.Union([Type.String({ maxLength: 320 }), Type.Null()]),
     is_active: Type.Boolean(),
     is_admin: Type.Boolean(),
@@ -101,5 +104,10 @@ export function describeErrors(
 /** Why `value` is not a valid record of `stream`, or undefined when it is. */
 export function recordProblem(stream: Stream, value: unknown): string | undefined {
   const checker = checkers[stream];
-  return checker.Check(value) ? undefined : describeErrors(checker.Errors(value));
+  if (!checker.Check(value)) return describeErrors(checker.Errors(value));
+  if (stream === 'users') {
+    const problem = usernameShapeProblem((value as UserRecord).username);
+    if (problem) return `/username ${problem}`;
+  }
+  return undefined;
 }

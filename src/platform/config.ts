@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { BadKey, parseSigningKey, parseTrustedKeys, type SigningKey, type TrustedKeys } from '../exchange/keys.js';
+import { usernameProblem } from '../exchange/usernames.js';
 
 /**
  * Configuration read once, at the edge, into a frozen object. Every module takes what it needs from
@@ -210,9 +211,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const host = text(env, 'HOST', '127.0.0.1');
   const exchangeDir = path.resolve(cwd, text(env, 'EXPORT_DIR', './exports'));
   const adminUsername = optional(env, 'ADMIN_USERNAME');
-  if (adminUsername !== undefined && !/^[A-Za-z0-9_.-]{3,64}$/.test(adminUsername)) {
-    throw new ConfigError('ADMIN_USERNAME', 'must be 3-64 letters, digits, "_", "." or "-"');
-  }
+  const adminUsernameProblem = adminUsername === undefined ? undefined : usernameProblem(adminUsername);
+  if (adminUsernameProblem) throw new ConfigError('ADMIN_USERNAME', adminUsernameProblem);
   return Object.freeze({
     redisUrl: shared,
     responseRedisUrl: redisUrl('RESPONSE_REDIS_URL', text(env, 'RESPONSE_REDIS_URL', shared)),

@@ -193,7 +193,12 @@ export function requireSelfOrAdmin(req: FastifyRequest, userId: string): void {
 }
 
 export const LoginBody = Type.Object(
-  { username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  {
+    // Longer than a username may be: a name typed in a decomposed form (NFD) has more characters than the
+    // 64 it has once normalised.
+    username: Type.String({ minLength: 1, maxLength: 256 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
   { additionalProperties: false },
 );
 export const TokenResponse = Type.Object({ access_token: Type.String(), token_type: Type.Literal('bearer') });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { usernameKey } from '../exchange/usernames.js';
 import { Throttled, Unauthenticated } from './errors.js';
 import { type App, ErrorResponse, LoginBody, TokenResponse, ValidationErrorResponse } from './http.js';
 import type { LoginThrottle } from './login-throttle.js';
@@ -56,7 +57,8 @@ export function registerLogin(
     async (req, reply) => {
       const { username } = req.body;
       // Counted as a failure from here until the password proves right.
-      const attempt = await throttle.begin(req.ip, username);
+      // By the name's comparison key: "john", "John" and "ＪＯＨＮ" are one account, so they share one count.
+      const attempt = await throttle.begin(req.ip, usernameKey(username));
       if (!attempt.allowed) {
         await onAttempt?.(req, { outcome: 'throttled', username, retryAfterS: attempt.retryAfterS });
         throw new Throttled(`too many failed logins; try again in ${attempt.retryAfterS} s`, attempt.retryAfterS);

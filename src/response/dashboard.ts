@@ -5,6 +5,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
+import { usernameKey } from '../exchange/usernames.js';
 import { type App, verifyToken } from '../platform/http.js';
 import type { LoginThrottle } from '../platform/login-throttle.js';
 import { passwordMatches } from '../platform/passwords.js';
@@ -57,7 +58,7 @@ function adminLogin(db: Kysely<ResponseDatabase>, throttle: LoginThrottle) {
       const colon = decoded.indexOf(':');
       const username = colon < 0 ? decoded : decoded.slice(0, colon);
       const password = colon < 0 ? '' : decoded.slice(colon + 1);
-      const attempt = await throttle.begin(req.ip, username);
+      const attempt = await throttle.begin(req.ip, usernameKey(username));
       if (!attempt.allowed) {
         return reply
           .status(429)
@@ -67,7 +68,7 @@ function adminLogin(db: Kysely<ResponseDatabase>, throttle: LoginThrottle) {
       let user: Awaited<ReturnType<typeof findUserByName>>;
       let ok: boolean;
       try {
-        user = username.length <= 64 ? await findUserByName(db, username) : undefined;
+        user = username.length <= 256 ? await findUserByName(db, username) : undefined;
         ok = await passwordMatches(password, user?.hashed_password);
       } catch (err) {
         await attempt.abandoned();

@@ -6,7 +6,7 @@ import type { RequestDatabase } from '../../src/request/db/schema.js';
 import { Importer } from '../../src/request/importer/importer.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import type { ExportContext } from '../../src/response/exporter.js';
-import { bearer, login, type TestSystem, waitFor } from './system.js';
+import { bearer, EVENT_DEADLINE_MS, login, type TestSystem, waitFor } from './system.js';
 
 /**
  * Direct handles on both networks' databases and the exchange folder, beside a running TestSystem: to
@@ -127,6 +127,28 @@ export async function requestToken(app: App, username: string, timeoutMs = 5000)
     },
     timeoutMs,
     `${username} to be able to log in on the Request side`,
+  );
+  return token;
+}
+
+/**
+ * A token for the admin on the Request side (who sees every synced user there, where a plain user sees
+ * only themselves), once the admin's record has been synced: it travels with the first users batch.
+ */
+export async function requestAdminToken(app: App, timeoutMs = EVENT_DEADLINE_MS): Promise<string> {
+  let token = '';
+  await waitFor(
+    async () => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { username: 'admin', password: 'Admin-pass-1' },
+      });
+      if (res.statusCode === 200) token = res.json().access_token as string;
+      return res.statusCode === 200;
+    },
+    timeoutMs,
+    'the admin to be able to log in on the Request side',
   );
   return token;
 }

@@ -5,6 +5,7 @@ import {
   makeUser,
   openHandles,
   readExchange,
+  requestAdminToken,
   requestToken,
   type SyncHandles,
   taskResult,
@@ -16,6 +17,8 @@ describe.each(dialects())('profile types (%s)', (dialect) => {
   let h: SyncHandles;
   let userToken: string;
   let readerToken: string;
+  /** The admin's token on the Request side: a plain user there sees only their own account. */
+  let adminReaderToken: string;
   const admin = () => bearer(sys.adminToken);
   const NO_SUCH = '00000000-0000-4000-8000-000000000000';
 
@@ -24,6 +27,7 @@ describe.each(dialects())('profile types (%s)', (dialect) => {
     h = await openHandles(sys);
     userToken = (await makeUser(sys, 'alice')).token;
     readerToken = await requestToken(sys.request, 'alice');
+    adminReaderToken = await requestAdminToken(sys.request);
   });
   afterAll(async () => {
     await h?.close();
@@ -173,7 +177,7 @@ describe.each(dialects())('profile types (%s)', (dialect) => {
 
     const dave = await makeUser(sys, 'dave', { profile_type_id: t.id });
     const syncedUser = async () =>
-      (await sys.request.inject({ url: `/users/${dave.id}`, headers: bearer(readerToken) })).json();
+      (await sys.request.inject({ url: `/users/${dave.id}`, headers: bearer(adminReaderToken) })).json();
     await waitFor(
       async () => (await syncedUser()).profile_type?.name === 'Visitor',
       EVENT_DEADLINE_MS,
@@ -183,7 +187,7 @@ describe.each(dialects())('profile types (%s)', (dialect) => {
     expect((await patch(t.id, { name: 'Guest visitor' })).statusCode).toBe(200);
     await waitFor(async () => (await synced(t.id)).json().name === 'Guest visitor', EVENT_DEADLINE_MS, 'the rename');
     expect((await syncedUser()).profile_type).toEqual({ id: t.id, name: 'Guest visitor' });
-    const list = await sys.request.inject({ url: '/users?limit=1000', headers: bearer(readerToken) });
+    const list = await sys.request.inject({ url: '/users?limit=1000', headers: bearer(adminReaderToken) });
     const listed = list.json().find((u: { id: string }) => u.id === dave.id);
     expect(listed.profile_type).toEqual({ id: t.id, name: 'Guest visitor' });
 

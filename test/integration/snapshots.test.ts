@@ -131,7 +131,8 @@ describe.each(dialects())('snapshots and batch files (%s)', (dialect) => {
       return { ...s, value: JSON.parse(s.value) } as RecordOf[Kind];
     }
     if (kind === 'users') {
-      const u = row as { is_active: number; is_admin: number } & Record<string, unknown>;
+      // username_key is the Response side's own lookup column, not part of the record.
+      const { username_key: _, ...u } = row as { is_active: number; is_admin: number } & Record<string, unknown>;
       return { ...u, is_active: u.is_active === 1, is_admin: u.is_admin === 1 } as RecordOf[Kind];
     }
     return row as RecordOf[Kind];

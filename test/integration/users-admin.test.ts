@@ -5,7 +5,7 @@ import {
   makeUser,
   openHandles,
   readExchange,
-  requestToken,
+  requestAdminToken,
   type SyncHandles,
   taskResult,
 } from '../helpers/sync-data.js';
@@ -14,7 +14,6 @@ import {
   canLogin,
   dialects,
   EVENT_DEADLINE_MS,
-  login,
   startSystem,
   type TestSystem,
   waitFor,
@@ -27,6 +26,7 @@ describe.each(dialects())('user administration (%s)', (dialect) => {
   let sys: TestSystem;
   let h: SyncHandles;
   let alice: { id: string; token: string };
+  /** The admin's token on the Request side, where a plain user sees only themselves. */
   let readerToken: string;
   let adminId: string;
   const admin = () => bearer(sys.adminToken);
@@ -35,7 +35,7 @@ describe.each(dialects())('user administration (%s)', (dialect) => {
     sys = await startSystem({ dialect });
     h = await openHandles(sys);
     alice = await makeUser(sys, 'alice');
-    readerToken = await requestToken(sys.request, 'alice');
+    readerToken = await requestAdminToken(sys.request);
     adminId = (
       await h.response.kysely.selectFrom('users').select('id').where('username', '=', 'admin').executeTakeFirstOrThrow()
     ).id;

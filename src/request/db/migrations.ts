@@ -1,5 +1,5 @@
 import type { Kysely, Migration } from 'kysely';
-import { STREAMS } from '../../exchange/index.js';
+import { STREAMS, usernameKey } from '../../exchange/index.js';
 
 export const requestMigrations: Record<string, Migration> = {
   '0001_initial': {
@@ -138,6 +138,24 @@ export const requestMigrations: Record<string, Migration> = {
       // Which key signed the last file applied per stream: after a rotation it shows whether the new key
       // is in use. Null until a file is applied.
       await db.schema.alterTable('import_streams').addColumn('last_key_id', 'text').execute();
+    },
+  },
+  '0006_username_key': {
+    async up(db: Kysely<unknown>) {
+      // Logins find the account by its name's comparison key (exchange/usernames.ts), in any case or
+      // Unicode form. The key is this side's own, computed on import, so it is not in the exchange
+      // format. Not unique, as the name was not: while a rename syncs, two rows may share it.
+      await db.schema.alterTable('users').addColumn('username_key', 'text').execute();
+      const users = db as unknown as Kysely<{ users: { id: string; username: string; username_key: string } }>;
+      for (const row of await users.selectFrom('users').select(['id', 'username']).execute()) {
+        await users
+          .updateTable('users')
+          .set({ username_key: usernameKey(row.username) })
+          .where('id', '=', row.id)
+          .execute();
+      }
+      await db.schema.dropIndex('users_username').execute();
+      await db.schema.createIndex('users_username_key').on('users').column('username_key').execute();
     },
   },
 };

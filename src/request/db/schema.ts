@@ -25,6 +25,8 @@ interface Synced {
 export interface UsersTable extends Synced {
   id: string;
   username: string;
+  /** usernameKey(username), computed here on import: what a login's name is looked up by. */
+  username_key: string;
   email: string | null;
   is_active: number;
   is_admin: number;

@@ -1,11 +1,12 @@
 import type { Kysely } from 'kysely';
-import type {
-  PasswordChangeRecord,
-  ProfileTypeRecord,
-  RecordOf,
-  SettingRecord,
-  Stream,
-  UserRecord,
+import {
+  type PasswordChangeRecord,
+  type ProfileTypeRecord,
+  type RecordOf,
+  type SettingRecord,
+  type Stream,
+  type UserRecord,
+  usernameKey,
 } from '../../exchange/index.js';
 import type { RequestDatabase } from '../db/schema.js';
 
@@ -87,6 +88,7 @@ async function applyUsers(trx: Trx, records: readonly UserRecord[], syncedAt: st
   const users = records.map((r) => ({
     id: r.id,
     username: r.username,
+    username_key: usernameKey(r.username),
     email: r.email,
     is_active: r.is_active ? 1 : 0,
     is_admin: r.is_admin ? 1 : 0,

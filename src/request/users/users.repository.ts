@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { usernameKey } from '../../exchange/index.js';
 import type { CredentialsTable, ProfileTypesTable, RequestDatabase, UsersTable } from '../db/schema.js';
 
 const USER_FIELDS = [
@@ -53,19 +54,24 @@ const liveUsersWithType = (db: Kysely<RequestDatabase>) =>
     .select([...USER_FIELDS.map((f) => `users.${f}` as const), 'profile_types.name as profile_type_name'])
     .where('users.deleted_at', 'is', null);
 
-/** One page of live users, oldest first. */
-export const listUsers = (
+/** One page of live users, oldest first; only the user `onlyId` when given. */
+export function listUsers(
   db: Kysely<RequestDatabase>,
   page: { limit: number; offset: number },
-): Promise<SyncedUserRow[]> =>
-  liveUsersWithType(db).orderBy('users.created_at').orderBy('users.id').limit(page.limit).offset(page.offset).execute();
+  onlyId?: string,
+): Promise<SyncedUserRow[]> {
+  let q = liveUsersWithType(db);
+  if (onlyId !== undefined) q = q.where('users.id', '=', onlyId);
+  return q.orderBy('users.created_at').orderBy('users.id').limit(page.limit).offset(page.offset).execute();
+}
 
 export const findUser = (db: Kysely<RequestDatabase>, id: string): Promise<SyncedUserRow | undefined> =>
   liveUsersWithType(db).where('users.id', '=', id).executeTakeFirst();
 
 /**
- * The account logging in as `username`: live, active and with a synced password. Rows are not unique by
- * name while a rename syncs; the newest live one is the account.
+ * The account logging in as `username`, in any case or Unicode form (see usernameKey): live, active and
+ * with a synced password. Rows are not unique by name while a rename syncs; the newest live one is the
+ * account.
  */
 export const findAccount = (db: Kysely<RequestDatabase>, username: string): Promise<AccountRow | undefined> =>
   db
@@ -79,7 +85,7 @@ export const findAccount = (db: Kysely<RequestDatabase>, username: string): Prom
       'credentials.hashed_password',
       'credentials.password_version',
     ])
-    .where('users.username', '=', username)
+    .where('users.username_key', '=', usernameKey(username))
     .where('users.deleted_at', 'is', null)
     .where('users.is_active', '=', 1)
     .orderBy('users.updated_at', 'desc')

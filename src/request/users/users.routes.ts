@@ -16,7 +16,11 @@ const userOut = ({ profile_type_name, ...user }: SyncedUserRow) => ({
       : null,
 });
 
-/** The synced users, read-only. Deleted users are not shown. */
+/**
+ * The synced users, read-only. Deleted users are not shown. An admin sees every user; anyone else sees
+ * only their own account: the list holds just them, and another user's id is not found (404, so a
+ * plain user cannot tell which ids exist).
+ */
 export function registerSyncedUserRoutes(app: App, deps: RequestDeps): void {
   const db = deps.db.kysely;
   app.get(
@@ -25,12 +29,13 @@ export function registerSyncedUserRoutes(app: App, deps: RequestDeps): void {
       preHandler: [authenticate],
       schema: {
         tags: ['users'],
+        summary: 'One page of synced users: every user for an admin, only yourself for anyone else',
         security: [{ bearer: [] }],
         querystring: Page,
         response: { 200: Type.Array(SyncedUser), ...AUTH_ERRORS },
       },
     },
-    async (req) => (await listUsers(db, req.query)).map(userOut),
+    async (req) => (await listUsers(db, req.query, req.user.admin ? undefined : req.user.sub)).map(userOut),
   );
   app.get(
     '/users/:id',
@@ -38,12 +43,14 @@ export function registerSyncedUserRoutes(app: App, deps: RequestDeps): void {
       preHandler: [authenticate],
       schema: {
         tags: ['users'],
+        summary: 'A synced user: any user for an admin, only your own account for anyone else (else 404)',
         security: [{ bearer: [] }],
         params: UserIdParams,
         response: { 200: SyncedUser, 404: ErrorResponse, ...AUTH_ERRORS },
       },
     },
     async (req) => {
+      if (!req.user.admin && req.params.id !== req.user.sub) throw new NotFound('user');
       const row = await findUser(db, req.params.id);
       if (!row) throw new NotFound('user');
       return userOut(row);

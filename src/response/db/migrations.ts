@@ -1,5 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
-import { newGeneration, STREAMS } from '../../exchange/index.js';
+import { newGeneration, STREAMS, usernameKey } from '../../exchange/index.js';
 import type { Dialect } from '../../platform/db.js';
 
 // Migrations are plain objects kept in code, so the compiled package carries them and both dialects
@@ -129,6 +129,41 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
         .addColumn('pruned_count', 'integer', (c) => c.notNull().defaultTo(0))
         .execute();
       await db.schema.alterTable('export_streams').addColumn('pruned_through', 'integer').execute();
+    },
+  },
+  '0007_username_key': {
+    async up(db: Kysely<unknown>) {
+      // Usernames become unique without regard to case or Unicode form (exchange/usernames.ts): each row
+      // gets its comparison key, computed here as the application computes it, and the unique index
+      // moves from the name to the key. Live names that already clash ("John" and "john") stop the
+      // upgrade, naming them: which account keeps the name is for an operator to decide.
+      await db.schema.alterTable('users').addColumn('username_key', 'text').execute();
+      const users = db as unknown as Kysely<{ users: { id: string; username: string; deleted_at: string | null } }>;
+      const rows = await users.selectFrom('users').select(['id', 'username', 'deleted_at']).execute();
+      const live = new Map<string, string>();
+      const clashes: string[] = [];
+      for (const row of rows) {
+        const key = usernameKey(row.username);
+        if (row.deleted_at === null) {
+          const other = live.get(key);
+          if (other !== undefined) clashes.push(`"${other}" and "${row.username}"`);
+          live.set(key, row.username);
+        }
+        await db
+          .updateTable('users' as never)
+          .set({ username_key: key } as never)
+          .where('id' as never, '=', row.id as never)
+          .execute();
+      }
+      if (clashes.length > 0) {
+        throw new Error(
+          `live users whose names differ only in case or form: ${clashes.join(', ')}; rename or delete one of each with the previous version, then upgrade`,
+        );
+      }
+      await sql`DROP INDEX users_username_live`.execute(db);
+      await sql`CREATE UNIQUE INDEX users_username_key_live ON users (username_key) WHERE deleted_at IS NULL`.execute(
+        db,
+      );
     },
   },
 });

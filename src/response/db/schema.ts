@@ -14,7 +14,10 @@ export interface ResponseDatabase {
 
 export interface UsersTable {
   id: string;
+  /** As given, in NFKC form (exchange/usernames.ts). */
   username: string;
+  /** usernameKey(username): unique among live users, so names differing only in case are one name. */
+  username_key: string;
   email: string | null;
   hashed_password: string;
   is_admin: number;

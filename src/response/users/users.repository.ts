@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
-import type { UserRecord } from '../../exchange/index.js';
+import { normalizeUsername, type UserRecord, usernameKey } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import type { ResponseDatabase, UsersTable } from '../db/schema.js';
 
@@ -57,17 +57,19 @@ export async function sessionVersionOf(db: Kysely<ResponseDatabase>, id: string)
 export const findUser = (db: Kysely<ResponseDatabase>, id: string) =>
   db.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
 
+/** The live user `username` names, in any case or Unicode form (see usernameKey). */
 export const findUserByName = (db: Kysely<ResponseDatabase>, username: string) =>
   db
     .selectFrom('users')
     .selectAll()
-    .where('username', '=', username)
+    .where('username_key', '=', usernameKey(username))
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
 
 export interface UserFilter {
   limit: number;
   offset: number;
+  /** The user of that name, in any case or Unicode form. */
   username?: string;
   is_active?: boolean;
   /** A type's id, or "none" for users without one. */
@@ -76,7 +78,7 @@ export interface UserFilter {
 
 export function listUsers(db: Kysely<ResponseDatabase>, opts: UserFilter) {
   let q = db.selectFrom('users').selectAll().where('deleted_at', 'is', null);
-  if (opts.username !== undefined) q = q.where('username', '=', opts.username);
+  if (opts.username !== undefined) q = q.where('username_key', '=', usernameKey(opts.username));
   if (opts.is_active !== undefined) q = q.where('is_active', '=', opts.is_active ? 1 : 0);
   if (opts.profile_type_id === 'none') q = q.where('profile_type_id', 'is', null);
   else if (opts.profile_type_id !== undefined) q = q.where('profile_type_id', '=', opts.profile_type_id);
@@ -88,7 +90,8 @@ export async function insertUser(db: Kysely<ResponseDatabase>, input: NewUser): 
   const now = nowIso();
   const row: UserRow = {
     id: randomUUID(),
-    username: input.username,
+    username: normalizeUsername(input.username),
+    username_key: usernameKey(input.username),
     email: input.email ?? null,
     hashed_password: input.hashedPassword,
     is_admin: input.isAdmin ? 1 : 0,
@@ -128,7 +131,9 @@ export async function updateUser(
     'deleted' in change
       ? { deleted_at: now }
       : {
-          ...(change.username !== undefined ? { username: change.username } : {}),
+          ...(change.username !== undefined
+            ? { username: normalizeUsername(change.username), username_key: usernameKey(change.username) }
+            : {}),
           ...(change.email !== undefined ? { email: change.email } : {}),
           ...(change.profile_type_id !== undefined ? { profile_type_id: change.profile_type_id } : {}),
           ...(change.is_active !== undefined ? { is_active: change.is_active ? 1 : 0 } : {}),

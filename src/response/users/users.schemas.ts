@@ -1,9 +1,15 @@
 import { Type } from 'typebox';
 import { Page } from '../../platform/pagination.js';
 
+/**
+ * The rule itself (exchange/usernames.ts) is checked by the service, which names the reason a name is
+ * refused; the schema only bounds the work.
+ */
 export const Username = Type.String({
-  pattern: '^[A-Za-z0-9_.-]{3,64}$',
-  description: '3-64 letters, digits, "_", "." or "-"',
+  maxLength: 256,
+  description:
+    '3-64 letters and digits of any script, "_", "." or "-", stored in NFKC form; unique without regard to case; ' +
+    'no control or invisible characters, no look-alike mix of scripts (see README, "Usernames")',
 });
 
 /** A user as the API shows it: never the hash. */
@@ -45,7 +51,9 @@ export const UserIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 
 export const UsersQuery = Type.Object({
   ...Page.properties,
-  username: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Exact username' })),
+  username: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 256, description: 'A username, in any case or Unicode form' }),
+  ),
   is_active: Type.Optional(Type.Boolean()),
   profile_type_id: Type.Optional(
     Type.Union([Type.String({ format: 'uuid' }), Type.Literal('none')], {

@@ -3,7 +3,7 @@
  * here; the caller enqueues the export after the commit.
  */
 import type { Kysely } from 'kysely';
-import type { PasswordChangeRecord } from '../../exchange/index.js';
+import { normalizeUsername, type PasswordChangeRecord, usernameProblem } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
 import { translateConstraints } from '../../platform/db-errors.js';
 import { Conflict, InvalidField, NotFound } from '../../platform/errors.js';
@@ -24,6 +24,16 @@ import {
 } from './users.repository.js';
 
 const usernameTaken = (username: string | undefined) => new Conflict(`username "${username}" is taken`);
+
+/**
+ * A username given in a request body, in the form it is stored in.
+ * @throws InvalidField naming why the name cannot be a username (exchange/usernames.ts)
+ */
+function acceptableUsername(username: string): string {
+  const problem = usernameProblem(username);
+  if (problem) throw new InvalidField(['body', 'username'], `username ${problem}`);
+  return normalizeUsername(username);
+}
 const noSuchProfileType = () => new InvalidField(['body', 'profile_type_id'], 'no such profile type');
 
 /** Holds the profile type a user is being given (see holdLiveProfileType); refuses one that is not live. */
@@ -58,9 +68,10 @@ export interface NewUserWithPassword extends Omit<NewUser, 'hashedPassword'> {
  */
 export async function createUserWithPassword(
   db: Kysely<ResponseDatabase>,
-  { password, ...input }: NewUserWithPassword,
+  { password, ...given }: NewUserWithPassword,
   bcryptCost: number,
 ): Promise<UserRow> {
+  const input = { ...given, username: acceptableUsername(given.username) };
   const weak = passwordProblem(password, input.username);
   if (weak) throw new InvalidField(['body', 'password'], `password ${weak}`);
   if (await findUserByName(db, input.username)) throw usernameTaken(input.username);
@@ -76,11 +87,12 @@ export async function createUserWithPassword(
 export async function changeUser(
   db: Kysely<ResponseDatabase>,
   id: string,
-  patch: UserPatch,
+  given: UserPatch,
   actorId: string,
 ): Promise<UserRow> {
-  if (patch.is_active === false && id === actorId) throw new Conflict('you cannot deactivate your own account');
-  if (patch.is_admin === false && id === actorId) throw new Conflict('you cannot remove your own admin rights');
+  if (given.is_active === false && id === actorId) throw new Conflict('you cannot deactivate your own account');
+  if (given.is_admin === false && id === actorId) throw new Conflict('you cannot remove your own admin rights');
+  const patch = given.username === undefined ? given : { ...given, username: acceptableUsername(given.username) };
   return translateConstraints(
     () =>
       db.transaction().execute(async (trx) => {
