@@ -14,6 +14,7 @@ import {
   canLogin,
   dialects,
   EVENT_DEADLINE_MS,
+  login,
   startSystem,
   type TestSystem,
   waitFor,
