@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { Throttled, Unauthenticated } from './errors.js';
 import { type App, ErrorResponse, LoginBody, TokenResponse, ValidationErrorResponse } from './http.js';
 import { passwordMatches } from './passwords.js';
@@ -50,6 +51,9 @@ export class LoginThrottle {
   }
 }
 
+/** Told of every login refused, before the answer: the Response side records it in its audit log. */
+export type LoginRefused = (req: FastifyRequest, username: string, reason: 'failed' | 'throttled') => Promise<void>;
+
 /**
  * POST /auth/login: `{"username","password"}` -> `{"access_token","token_type":"bearer"}`, 401 on a wrong
  * password or an unknown or inactive account (the same answer and about the same time for each), 429 with
@@ -60,6 +64,7 @@ export function registerLogin(
   findAccount: (username: string) => Promise<LoginAccount | undefined>,
   throttle: LoginThrottle,
   description: string,
+  onRefused?: LoginRefused,
 ): void {
   app.post(
     '/auth/login',
@@ -74,12 +79,16 @@ export function registerLogin(
     async (req, reply) => {
       const key = `${req.ip}\u0000${req.body.username}`;
       const wait = throttle.retryAfter(key);
-      if (wait > 0) throw new Throttled(`too many failed logins; try again in ${wait} s`, wait);
+      if (wait > 0) {
+        await onRefused?.(req, req.body.username, 'throttled');
+        throw new Throttled(`too many failed logins; try again in ${wait} s`, wait);
+      }
       const account = await findAccount(req.body.username);
       // An unknown account is checked against a dummy hash: the same answer in about the same time.
       const ok = await passwordMatches(req.body.password, account?.hashedPassword);
       if (!account || !ok) {
         throttle.failed(key);
+        await onRefused?.(req, req.body.username, 'failed');
         throw new Unauthenticated('Incorrect username or password');
       }
       throttle.succeeded(key);

@@ -1,5 +1,7 @@
 import { type App, createHttpApp } from '../platform/http.js';
 import { LoginThrottle, registerLogin } from '../platform/login.js';
+import { auditContextOf, registerAuditRoutes } from './audit/audit.routes.js';
+import { recordRefusedLogin } from './audit/audit.service.js';
 import type { ResponseDeps } from './deps.js';
 import { registerResponseOps } from './ops.js';
 import { registerProfileTypeRoutes } from './profile-types/profile-types.routes.js';
@@ -29,11 +31,19 @@ export async function buildResponseApp(deps: ResponseDeps, opts: { loginThrottle
     },
     opts.loginThrottle ?? new LoginThrottle(deps.config.loginMaxFailures),
     'Logs in to the Response Network',
+    async (req, username, reason) => {
+      // The refusal stands whatever happens here: a database that cannot take the row must not turn a
+      // 401 or 429 into a 500 (or let a throttled client through).
+      await recordRefusedLogin(deps.db.kysely, auditContextOf(req, null), username, reason).catch((err: Error) =>
+        req.log.warn({ err: err.message, reason }, 'could not record the refused login in the audit log'),
+      );
+    },
   );
 
   registerUserRoutes(app, deps);
   registerSettingRoutes(app, deps);
   registerProfileTypeRoutes(app, deps);
   registerTaskRoutes(app, deps);
+  registerAuditRoutes(app, deps);
   return app;
 }
