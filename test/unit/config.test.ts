@@ -22,6 +22,7 @@ describe('configuration', () => {
     expect(c.exchangeRetentionS).toBe(7 * 24 * 3600);
     // Microsoft Entra Connect's accidental-delete threshold.
     expect(c.maxAccountRemovals).toBe(500);
+    expect(c.auditRetentionDays).toBe(365);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -40,6 +41,7 @@ describe('configuration', () => {
     ['ADMIN_USERNAME', 'a b', /ADMIN_USERNAME: must be 3-64/],
     ['EXCHANGE_RETENTION_S', '-1', /EXCHANGE_RETENTION_S: must be a whole number from 0/],
     ['MAX_ACCOUNT_REMOVALS', 'many', /MAX_ACCOUNT_REMOVALS: must be a whole number from 0/],
+    ['AUDIT_RETENTION_DAYS', '1.5', /AUDIT_RETENTION_DAYS: must be a whole number from 0/],
     ['QUARANTINE_DIR', './exports/quarantine', /QUARANTINE_DIR: must be outside EXPORT_DIR/],
   ])('refuses a bad %s, naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
