@@ -6,6 +6,7 @@ import { resolveSecrets } from '../platform/secrets.js';
 import { Lifecycle } from '../platform/shutdown.js';
 import { startRequestApi, startRequestBeat, startRequestWorker } from '../request/start.js';
 import { startResponseApi, startResponseBeat, startResponseWorker } from '../response/start.js';
+import { registerAudit } from './audit.js';
 import { registerConfig } from './config.js';
 import { registerGeneration } from './generation.js';
 import { registerInspect } from './inspect.js';
@@ -97,6 +98,7 @@ for (const register of [
   registerKeys,
   registerSync,
   registerGeneration,
+  registerAudit,
 ]) {
   register(program);
 }

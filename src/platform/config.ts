@@ -49,6 +49,11 @@ export interface Config {
    * carries their changes. Default 7 days: a Request side away longer catches up from the snapshots.
    */
   readonly exchangeRetentionS: number;
+  /**
+   * The Response side's audit rows older than this many days are pruned by its scheduled
+   * `prune_audit_log` task. Default 365; 0 keeps every row.
+   */
+  readonly auditRetentionDays: number;
   /** BullMQ key prefix; each network appends its own name so one Redis can hold both. */
   readonly queuePrefix: string;
   readonly logLevel: string;
@@ -245,6 +250,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     exportIntervalS: integer(env, 'EXPORT_INTERVAL_S', 60, 1, 86_400),
     importIntervalS: integer(env, 'IMPORT_INTERVAL_S', 60, 1, 86_400),
     exchangeRetentionS: integer(env, 'EXCHANGE_RETENTION_S', 7 * 86_400, 0, 10 * 365 * 86_400),
+    auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 365, 0, 100 * 366),
     queuePrefix: text(env, 'QUEUE_PREFIX', 'netsync'),
     logLevel: text(env, 'LOG_LEVEL', 'info'),
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 15),

@@ -2,6 +2,8 @@ import { type App, createHttpApp } from '../platform/http.js';
 import { registerLogin } from '../platform/login.js';
 import { networkLoginThrottle } from '../platform/login-throttle.js';
 import { registerLogout } from '../platform/sessions.js';
+import { auditContextOf, registerAuditRoutes } from './audit/audit.routes.js';
+import { recordRefusedLogin } from './audit/audit.service.js';
 import type { ResponseDeps } from './deps.js';
 import { registerResponseOps } from './ops.js';
 import { registerProfileTypeRoutes } from './profile-types/profile-types.routes.js';
@@ -41,8 +43,18 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
     },
     networkLoginThrottle(deps, 'response'),
     'Logs in to the Response Network',
-    // An OnLoginAttempt as a fifth argument is told of each outcome (for an audit trail of failed and
-    // throttled logins).
+    async (req, attempt) => {
+      if (attempt.outcome === 'succeeded') return;
+      // The refusal stands whatever happens here: a database that cannot take the row must not turn a
+      // 401 or 429 into a 500 (or let a throttled client through).
+      await recordRefusedLogin(deps.db.kysely, auditContextOf(req, null), attempt.username, attempt.outcome).catch(
+        (err: Error) =>
+          req.log.warn(
+            { err: err.message, reason: attempt.outcome },
+            'could not record the refused login in the audit log',
+          ),
+      );
+    },
   );
   registerLogout(app, deps.sessions);
 
@@ -50,5 +62,6 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
   registerSettingRoutes(app, deps);
   registerProfileTypeRoutes(app, deps);
   registerTaskRoutes(app, deps);
+  registerAuditRoutes(app, deps);
   return app;
 }

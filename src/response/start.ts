@@ -88,7 +88,11 @@ export async function startResponseWorker(rt: Runtime, concurrency = 4) {
     metrics,
     handle: async (job) => {
       if (!isResponseTask(job.name)) throw new UnrecoverableError(`unknown task ${job.name}`);
-      const result = await runResponseTask({ ...ctx, retentionS }, job.name, job.data ?? {});
+      const result = await runResponseTask(
+        { ...ctx, retentionS, auditRetentionDays: rt.config.auditRetentionDays },
+        job.name,
+        job.data ?? {},
+      );
       for (const file of result.files) metrics.exchangeFiles.inc({ direction: 'exported', stream: streamOfPath(file) });
       return result;
     },

@@ -26,6 +26,7 @@ describe('configuration', () => {
     // Closed: no browser origin may read the APIs' answers, and no proxy's X-Forwarded-For is believed.
     expect([c.corsOrigins, c.trustProxy]).toEqual([[], []]);
     expect(c.tokenTtlS).toBe(3600);
+    expect(c.auditRetentionDays).toBe(365);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -45,6 +46,7 @@ describe('configuration', () => {
     ['EXCHANGE_RETENTION_S', '-1', /EXCHANGE_RETENTION_S: must be a whole number from 0/],
     ['MAX_ACCOUNT_REMOVALS', 'many', /MAX_ACCOUNT_REMOVALS: must be a whole number from 0/],
     ['TOKEN_TTL_S', '0', /TOKEN_TTL_S: must be a whole number from 1 to 2592000/],
+    ['AUDIT_RETENTION_DAYS', '1.5', /AUDIT_RETENTION_DAYS: must be a whole number from 0/],
     ['QUARANTINE_DIR', './exports/quarantine', /QUARANTINE_DIR: must be outside EXPORT_DIR/],
     ['LOGIN_MAX_FAILURES_PER_CLIENT', '-1', /LOGIN_MAX_FAILURES_PER_CLIENT: must be a whole number from 0/],
     ['CORS_ORIGINS', '*', /CORS_ORIGINS: "\*" is not an origin/],

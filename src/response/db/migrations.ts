@@ -131,6 +131,33 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
       await db.schema.alterTable('export_streams').addColumn('pruned_through', 'integer').execute();
     },
   },
+  '0006_audit': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('id', 'integer', (c) =>
+          dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedByDefaultAsIdentity(),
+        )
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text')
+        .addColumn('actor_username', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target_type', 'text', (c) => c.notNull())
+        .addColumn('target_id', 'text')
+        .addColumn('details', 'text')
+        .addColumn('ip', 'text')
+        .addColumn('request_id', 'text')
+        .execute();
+      // Newest first, and pruning by age; the filters an investigation starts from: who, and on what.
+      await db.schema.createIndex('audit_log_at').on('audit_log').columns(['at', 'id']).execute();
+      await db.schema.createIndex('audit_log_actor').on('audit_log').columns(['actor_id', 'at']).execute();
+      await db.schema
+        .createIndex('audit_log_target')
+        .on('audit_log')
+        .columns(['target_type', 'target_id', 'at'])
+        .execute();
+    },
+  },
   '0007_username_key': {
     async up(db: Kysely<unknown>) {
       // Usernames become unique without regard to case or Unicode form (exchange/usernames.ts): each row

@@ -10,6 +10,7 @@ export interface ResponseDatabase {
   export_streams: ExportStreamsTable;
   export_batches: ExportBatchesTable;
   exchange_generation: ExchangeGenerationTable;
+  audit_log: AuditLogTable;
 }
 
 export interface UsersTable {
@@ -94,4 +95,27 @@ export interface ExchangeGenerationTable {
   created_at: string;
   /** When this generation's snapshots of every stream were written; null until then (no batch goes first). */
   snapshots_at: string | null;
+}
+
+/**
+ * Who changed what, when and from where (response/audit/): one row per write, committed in the write's
+ * own transaction, and one per refused login. Rows older than AUDIT_RETENTION_DAYS are pruned.
+ */
+export interface AuditLogTable {
+  id: Generated<number>;
+  /** ISO-8601 UTC. */
+  at: string;
+  /** The acting user (from their token), or null: a refused login, or a write netsync made itself. */
+  actor_id: string | null;
+  actor_username: string | null;
+  /** What was done, e.g. `user.create`, `setting.change`, `login.failed` (AUDIT_ACTIONS). */
+  action: string;
+  /** `user`, `setting`, `profile_type` or `task`, with its id (a setting's key, a task's name). */
+  target_type: string;
+  target_id: string | null;
+  /** JSON object: the fields written with their new values (never a password or hash), or null. */
+  details: string | null;
+  /** The client address and the request id of the HTTP request; null for netsync's own writes. */
+  ip: string | null;
+  request_id: string | null;
 }

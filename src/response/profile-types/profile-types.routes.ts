@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { NotFound } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
+import { auditContextOf } from '../audit/audit.routes.js';
 import type { ResponseDeps } from '../deps.js';
 import { findProfileType, listProfileTypes, type ProfileTypeRow } from './profile-types.repository.js';
 import {
@@ -41,7 +42,7 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req, reply) => {
-      const row = await createProfileType(db, req.body);
+      const row = await createProfileType(db, req.body, auditContextOf(req));
       req.log.info({ profile_type_id: row.id }, 'profile type created');
       await exportNow(req.log);
       return reply.status(201).send(profileTypeOut(row));
@@ -94,7 +95,7 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req) => {
-      const row = await changeProfileType(db, req.params.id, req.body);
+      const row = await changeProfileType(db, req.params.id, req.body, auditContextOf(req));
       req.log.info({ profile_type_id: row.id, version: row.version }, 'profile type changed');
       await exportNow(req.log);
       return profileTypeOut(row);
@@ -114,7 +115,7 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req, reply) => {
-      const row = await deleteProfileType(db, req.params.id);
+      const row = await deleteProfileType(db, req.params.id, auditContextOf(req));
       req.log.info({ profile_type_id: row.id }, 'profile type deleted');
       await exportNow(req.log);
       return reply.status(204).send(null);

@@ -1,10 +1,11 @@
 /**
- * The profile types' use cases. Each change commits together with its outbox record, in a transaction
- * opened here; the caller enqueues the export after the commit.
+ * The profile types' use cases. Each change commits together with its outbox record and its audit row,
+ * in a transaction opened here; the caller enqueues the export after the commit.
  */
 import type { Kysely } from 'kysely';
 import { translateConstraints } from '../../platform/db-errors.js';
 import { Conflict, NotFound } from '../../platform/errors.js';
+import { type AuditContext, recordAudit, SYSTEM_AUDIT } from '../audit/audit.service.js';
 import type { ResponseDatabase } from '../db/schema.js';
 import { appendOutbox } from '../outbox.js';
 import {
@@ -31,12 +32,18 @@ async function recordProfileTypeChange(
 export async function createProfileType(
   db: Kysely<ResponseDatabase>,
   input: { name: string; description?: string | null },
+  audit: AuditContext = SYSTEM_AUDIT,
 ): Promise<ProfileTypeRow> {
   return translateConstraints(
     () =>
       db.transaction().execute(async (trx) => {
         const row = await insertProfileType(trx, input);
         await appendOutbox(trx, 'profile_types', profileTypeRecord(row));
+        await recordAudit(trx, audit, {
+          action: 'profile_type.create',
+          target: { type: 'profile_type', id: row.id },
+          details: { name: row.name, description: row.description },
+        });
         return row;
       }),
     { unique: () => nameTaken(input.name) },
@@ -48,11 +55,20 @@ export async function changeProfileType(
   db: Kysely<ResponseDatabase>,
   id: string,
   patch: ProfileTypePatch,
+  audit: AuditContext = SYSTEM_AUDIT,
 ): Promise<ProfileTypeRow> {
   const { name } = patch;
   return translateConstraints(
     () =>
-      db.transaction().execute(async (trx) => recordProfileTypeChange(trx, await updateProfileType(trx, id, patch))),
+      db.transaction().execute(async (trx) => {
+        const row = await recordProfileTypeChange(trx, await updateProfileType(trx, id, patch));
+        await recordAudit(trx, audit, {
+          action: 'profile_type.change',
+          target: { type: 'profile_type', id },
+          details: { ...patch },
+        });
+        return row;
+      }),
     name === undefined ? {} : { unique: () => nameTaken(name) },
   );
 }
@@ -63,7 +79,11 @@ export async function changeProfileType(
  * (giving a type holds its row first: see holdLiveProfileType).
  * @throws NotFound; Conflict when a live user has the type, after rolling the tombstone back
  */
-export async function deleteProfileType(db: Kysely<ResponseDatabase>, id: string): Promise<ProfileTypeRow> {
+export async function deleteProfileType(
+  db: Kysely<ResponseDatabase>,
+  id: string,
+  audit: AuditContext = SYSTEM_AUDIT,
+): Promise<ProfileTypeRow> {
   return db.transaction().execute(async (trx) => {
     const row = await updateProfileType(trx, id, { deleted: true });
     if (!row) throw new NotFound('profile type');
@@ -73,6 +93,11 @@ export async function deleteProfileType(db: Kysely<ResponseDatabase>, id: string
       throw new Conflict(
         `profile type is in use by ${n} user${n === 1 ? '' : 's'}; give them another type (or none) first`,
       );
+    await recordAudit(trx, audit, {
+      action: 'profile_type.delete',
+      target: { type: 'profile_type', id },
+      details: { name: row.name },
+    });
     return recordProfileTypeChange(trx, row);
   });
 }

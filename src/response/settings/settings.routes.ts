@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { InvalidField, NotFound } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
+import { auditContextOf } from '../audit/audit.routes.js';
 import type { ResponseDeps } from '../deps.js';
 import { findSetting, listSettings, type SettingRow } from './settings.repository.js';
 import {
@@ -49,7 +50,7 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
     async (req, reply) => {
       const { key, value } = req.body;
       checkKey('body', key);
-      const row = await createSetting(db, key, value);
+      const row = await createSetting(db, key, value, auditContextOf(req));
       req.log.info({ setting: key }, 'setting created');
       await deps.enqueue('export_settings_to_request_network', {}, req.log);
       return reply.status(201).send(settingOut(row));
@@ -105,7 +106,7 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
     },
     async (req) => {
       checkKey('path', req.params.key);
-      const row = await changeSetting(db, req.params.key, req.body.value);
+      const row = await changeSetting(db, req.params.key, req.body.value, auditContextOf(req));
       req.log.info({ setting: row.key, version: row.version }, 'setting changed');
       await deps.enqueue('export_settings_to_request_network', {}, req.log);
       return settingOut(row);
@@ -125,7 +126,7 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
     },
     async (req, reply) => {
       checkKey('path', req.params.key);
-      const row = await deleteSetting(db, req.params.key);
+      const row = await deleteSetting(db, req.params.key, auditContextOf(req));
       req.log.info({ setting: row.key, version: row.version }, 'setting deleted');
       await deps.enqueue('export_settings_to_request_network', {}, req.log);
       return reply.status(204).send(null);

@@ -1,4 +1,5 @@
 import { REQUIRES, type Stream } from '../../exchange/index.js';
+import { pruneAuditLog } from '../audit/audit.service.js';
 import {
   type ExportContext,
   type ExportResult,
@@ -29,6 +30,14 @@ interface TaskSpec {
   readonly snapshot?: { stream: Stream; source: SnapshotSource };
   /** Writes the signed heartbeat (response/heartbeat.ts) instead of changes. */
   readonly heartbeat?: true;
+  /** Prunes the audit log (response/audit/) instead: no exchange file. */
+  readonly pruneAudit?: true;
+}
+
+/** What a task runs with: the exporter's context, and how long audit rows are kept. */
+export interface TaskContext extends ExportContext {
+  /** AUDIT_RETENTION_DAYS (0 keeps every row). Undefined: `prune_audit_log` removes nothing. */
+  readonly auditRetentionDays?: number;
 }
 
 /**
@@ -44,17 +53,24 @@ export const RESPONSE_TASKS = {
     snapshot: { stream: 'profile_types', source: profileTypeLines },
   },
   export_heartbeat: { streams: [], heartbeat: true },
+  prune_audit_log: { streams: [], pruneAudit: true },
 } as const satisfies Record<string, TaskSpec>;
 
 export type ResponseTaskName = keyof typeof RESPONSE_TASKS;
 export const isResponseTask = (name: string): name is ResponseTaskName => Object.hasOwn(RESPONSE_TASKS, name);
 
 export async function runResponseTask(
-  ctx: ExportContext,
+  ctx: TaskContext,
   name: ResponseTaskName,
   data: ExportTaskData,
 ): Promise<ExportResult> {
   const spec: TaskSpec = RESPONSE_TASKS[name];
+  if (spec.pruneAudit) {
+    const pruned = ctx.auditRetentionDays === undefined ? 0 : await pruneAuditLog(ctx.db, ctx.auditRetentionDays);
+    if (pruned > 0) ctx.logger.info({ pruned, retention_days: ctx.auditRetentionDays }, 'pruned old audit rows');
+    // The seed's result shape, as every Response task's: no file, `count` and `pruned` the rows removed.
+    return { status: 'success', count: pruned, file: null, files: [], exported_at: new Date().toISOString(), pruned };
+  }
   if (spec.heartbeat) {
     // Every interval, even when nothing changes: a restore is noticed (and re-based on) without a change.
     const rebase = await settleGeneration(ctx.db, ctx.exchangeDir, ctx.logger, () => snapshotEveryStream(ctx));
@@ -102,4 +118,6 @@ export const responseSchedule = (exportIntervalS: number): ScheduleEntry[] => [
   },
   // The signed heartbeat (response/heartbeat.ts): Request sides judge staleness by 3 of these intervals.
   { id: 'export-heartbeat-every-minute', task: 'export_heartbeat', everyMs: exportIntervalS * 1000, data: {} },
+  // Retention is counted in days; hourly keeps each run's delete small.
+  { id: 'prune-audit-log-every-hour', task: 'prune_audit_log', everyMs: 3_600_000, data: {} },
 ];

@@ -2,6 +2,8 @@ import { Type } from 'typebox';
 import { NotFound, Unavailable } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
 import { taskInfo } from '../../platform/task-state.js';
+import { auditContextOf } from '../audit/audit.routes.js';
+import { recordAudit } from '../audit/audit.service.js';
 import type { ResponseDeps } from '../deps.js';
 import { isResponseTask, RESPONSE_TASKS } from './registry.js';
 
@@ -71,6 +73,13 @@ export function registerTaskRoutes(app: App, deps: ResponseDeps): void {
       const taskId = await deps.enqueue(name, { snapshot: true }, req.log);
       if (taskId === null) throw new Unavailable('the task queue (Redis) is not answering; try again');
       req.log.info({ task: name, task_id: taskId, by: req.user.sub }, 'task run requested');
+      // After the enqueue, alone: the run is in Redis, with no transaction to share, and a run that was
+      // never queued (503 above) is no write to record.
+      await recordAudit(deps.db.kysely, auditContextOf(req), {
+        action: 'task.run',
+        target: { type: 'task', id: name },
+        details: { task_id: taskId },
+      });
       return reply.status(202).send({ task_id: taskId });
     },
   );

@@ -8,6 +8,7 @@ import {
   requireAdmin,
   requireSelfOrAdmin,
 } from '../../platform/http.js';
+import { auditContextOf } from '../audit/audit.routes.js';
 import type { ResponseDeps } from '../deps.js';
 import { findUser, listUsers, type UserRow } from './users.repository.js';
 import {
@@ -59,6 +60,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
           profileTypeId: b.profile_type_id ?? null,
         },
         deps.config.bcryptCost,
+        auditContextOf(req),
       );
       req.log.info({ user_id: user.id }, 'user created');
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
@@ -113,7 +115,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req) => {
-      const user = await changeUser(db, req.params.id, req.body, req.user.sub);
+      const user = await changeUser(db, req.params.id, req.body, req.user.sub, auditContextOf(req));
       req.log.info({ user_id: user.id, version: user.version, fields: Object.keys(req.body) }, 'user changed');
       await deps.sessions.accountsChanged([user.id]);
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
@@ -134,7 +136,7 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       },
     },
     async (req, reply) => {
-      const user = await deleteUser(db, req.params.id, req.user.sub);
+      const user = await deleteUser(db, req.params.id, req.user.sub, auditContextOf(req));
       req.log.info({ user_id: user.id, version: user.version }, 'user deleted');
       await deps.sessions.accountsChanged([user.id]);
       await deps.enqueue('export_users', { user_id: user.id }, req.log);
@@ -158,7 +160,13 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
     },
     async (req) => {
       requireSelfOrAdmin(req, req.params.id);
-      const change = await resetPassword(db, req.params.id, req.body.new_password, deps.config.bcryptCost);
+      const change = await resetPassword(
+        db,
+        req.params.id,
+        req.body.new_password,
+        deps.config.bcryptCost,
+        auditContextOf(req),
+      );
       req.log.info({ user_id: change.user_id, password_version: change.password_version }, 'password changed');
       await deps.sessions.accountsChanged([change.user_id]);
       const taskId = await deps.enqueue('sync_password_to_request_network', { user_id: change.user_id }, req.log);

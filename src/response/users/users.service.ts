@@ -1,6 +1,6 @@
 /**
- * The users' use cases. Each change commits together with its outbox record, in a transaction opened
- * here; the caller enqueues the export after the commit.
+ * The users' use cases. Each change commits together with its outbox record and its audit row, in a
+ * transaction opened here; the caller enqueues the export after the commit.
  */
 import type { Kysely } from 'kysely';
 import { normalizeUsername, type PasswordChangeRecord, usernameProblem } from '../../exchange/index.js';
@@ -8,6 +8,7 @@ import { nowIso } from '../../platform/db.js';
 import { translateConstraints } from '../../platform/db-errors.js';
 import { Conflict, InvalidField, NotFound } from '../../platform/errors.js';
 import { hashPassword, passwordProblem } from '../../platform/passwords.js';
+import { type AuditContext, recordAudit, SYSTEM_AUDIT } from '../audit/audit.service.js';
 import type { ResponseDatabase } from '../db/schema.js';
 import { appendOutbox } from '../outbox.js';
 import { holdLiveProfileType } from '../profile-types/profile-types.repository.js';
@@ -42,16 +43,33 @@ async function holdProfileType(trx: Kysely<ResponseDatabase>, id: string): Promi
 }
 
 /**
- * Creates a user whose password is already hashed, with its export record.
+ * Creates a user whose password is already hashed, with its export record and audit row.
+ * @param audit who creates it; by default netsync itself (the first admin at start-up)
  * @throws Conflict when the username is taken; InvalidField when the profile type is not a live one
  */
-export async function createUser(db: Kysely<ResponseDatabase>, input: NewUser): Promise<UserRow> {
+export async function createUser(
+  db: Kysely<ResponseDatabase>,
+  input: NewUser,
+  audit: AuditContext = SYSTEM_AUDIT,
+): Promise<UserRow> {
   return translateConstraints(
     () =>
       db.transaction().execute(async (trx) => {
         const row = await insertUser(trx, input);
         if (row.profile_type_id !== null) await holdProfileType(trx, row.profile_type_id);
         await appendOutbox(trx, 'users', userRecord(row));
+        await recordAudit(trx, audit, {
+          action: 'user.create',
+          target: { type: 'user', id: row.id },
+          details: {
+            username: row.username,
+            email: row.email,
+            is_admin: row.is_admin === 1,
+            is_active: row.is_active === 1,
+            profile_type_id: row.profile_type_id,
+            password: 'set',
+          },
+        });
         return row;
       }),
     { unique: () => usernameTaken(input.username), foreign_key: noSuchProfileType },
@@ -70,12 +88,13 @@ export async function createUserWithPassword(
   db: Kysely<ResponseDatabase>,
   { password, ...given }: NewUserWithPassword,
   bcryptCost: number,
+  audit: AuditContext = SYSTEM_AUDIT,
 ): Promise<UserRow> {
   const input = { ...given, username: acceptableUsername(given.username) };
   const weak = passwordProblem(password, input.username);
   if (weak) throw new InvalidField(['body', 'password'], `password ${weak}`);
   if (await findUserByName(db, input.username)) throw usernameTaken(input.username);
-  return createUser(db, { ...input, hashedPassword: await hashPassword(password, bcryptCost) });
+  return createUser(db, { ...input, hashedPassword: await hashPassword(password, bcryptCost) }, audit);
 }
 
 /**
@@ -89,6 +108,7 @@ export async function changeUser(
   id: string,
   given: UserPatch,
   actorId: string,
+  audit: AuditContext = SYSTEM_AUDIT,
 ): Promise<UserRow> {
   if (given.is_active === false && id === actorId) throw new Conflict('you cannot deactivate your own account');
   if (given.is_admin === false && id === actorId) throw new Conflict('you cannot remove your own admin rights');
@@ -97,16 +117,32 @@ export async function changeUser(
     () =>
       db.transaction().execute(async (trx) => {
         if (patch.profile_type_id) await holdProfileType(trx, patch.profile_type_id);
-        return recordUserChange(trx, await updateUser(trx, id, patch));
+        const row = await recordUserChange(trx, await updateUser(trx, id, patch));
+        await recordAudit(trx, audit, { action: 'user.change', target: { type: 'user', id }, details: { ...patch } });
+        return row;
       }),
     { unique: () => usernameTaken(patch.username) },
   );
 }
 
 /** Turns a live user into a tombstone: it can no longer log in on either network. */
-export async function deleteUser(db: Kysely<ResponseDatabase>, id: string, actorId: string): Promise<UserRow> {
+export async function deleteUser(
+  db: Kysely<ResponseDatabase>,
+  id: string,
+  actorId: string,
+  audit: AuditContext = SYSTEM_AUDIT,
+): Promise<UserRow> {
   if (id === actorId) throw new Conflict('you cannot delete your own account');
-  return db.transaction().execute(async (trx) => recordUserChange(trx, await updateUser(trx, id, { deleted: true })));
+  return db.transaction().execute(async (trx) => {
+    const row = await recordUserChange(trx, await updateUser(trx, id, { deleted: true }));
+    // The name too: the row is a tombstone now, and the name may be given to someone else.
+    await recordAudit(trx, audit, {
+      action: 'user.delete',
+      target: { type: 'user', id },
+      details: { username: row.username },
+    });
+    return row;
+  });
 }
 
 async function recordUserChange(trx: Kysely<ResponseDatabase>, row: UserRow | undefined): Promise<UserRow> {
@@ -116,14 +152,16 @@ async function recordUserChange(trx: Kysely<ResponseDatabase>, row: UserRow | un
 }
 
 /**
- * Sets a new password hash and records the change for export, in one transaction. The update is its
- * first statement, so it holds the user's row lock before anything is read.
+ * Sets a new password hash and records the change for export and in the audit log (as "changed", never
+ * the hash), in one transaction. The update is its first statement, so it holds the user's row lock
+ * before anything is read.
  * @returns the export record, or undefined when no live user has that id
  */
 export async function changePassword(
   db: Kysely<ResponseDatabase>,
   id: string,
   hashedPassword: string,
+  audit: AuditContext = SYSTEM_AUDIT,
 ): Promise<PasswordChangeRecord | undefined> {
   return db.transaction().execute(async (trx) => {
     const changedAt = nowIso();
@@ -131,6 +169,11 @@ export async function changePassword(
     if (version === undefined) return undefined;
     const record = { user_id: id, hashed_password: hashedPassword, changed_at: changedAt, password_version: version };
     await appendOutbox(trx, 'password_changes', record);
+    await recordAudit(trx, audit, {
+      action: 'user.password_reset',
+      target: { type: 'user', id },
+      details: { password: 'changed' },
+    });
     return record;
   });
 }
@@ -144,12 +187,13 @@ export async function resetPassword(
   id: string,
   newPassword: string,
   bcryptCost: number,
+  audit: AuditContext = SYSTEM_AUDIT,
 ): Promise<PasswordChangeRecord> {
   const user = await findUser(db, id);
   if (!user) throw new NotFound('user');
   const weak = passwordProblem(newPassword, user.username);
   if (weak) throw new InvalidField(['body', 'new_password'], `password ${weak}`);
-  const change = await changePassword(db, user.id, await hashPassword(newPassword, bcryptCost));
+  const change = await changePassword(db, user.id, await hashPassword(newPassword, bcryptCost), audit);
   if (!change) throw new NotFound('user');
   return change;
 }
