@@ -464,7 +464,10 @@ describe.each(dialects())('no password or hash in audit rows, logs or answers (%
     expect((await call('POST', `/users/${dana}/reset-password`, { new_password: second }, admin)).status).toBe(200);
     const own = (await call('POST', '/auth/login', { username: 'dana', password: second })).json().access_token;
     expect((await call('POST', `/users/${dana}/reset-password`, { new_password: third }, own)).status).toBe(200);
-    expect((await call('POST', `/users/${dana}/reset-password`, { new_password: weak }, own)).status).toBe(422);
+    // Her own reset ended her session (every token issued before it): she logs in again.
+    expect((await call('POST', `/users/${dana}/reset-password`, { new_password: weak }, own)).status).toBe(401);
+    const again = (await call('POST', '/auth/login', { username: 'dana', password: third })).json().access_token;
+    expect((await call('POST', `/users/${dana}/reset-password`, { new_password: weak }, again)).status).toBe(422);
     expect((await call('POST', '/users', { username: 'erin', password: weak }, admin)).status).toBe(422);
     for (const status of [401, 401, 429]) {
       expect((await call('POST', '/auth/login', { username: 'dana', password: wrong })).status).toBe(status);
