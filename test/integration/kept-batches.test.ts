@@ -6,13 +6,12 @@ import type { Db } from '../../src/platform/db.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
 import type { Importer } from '../../src/request/importer/importer.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
-import { createSetting } from '../../src/response/settings/settings.service.js';
-import { runResponseTask } from '../../src/response/tasks/registry.js';
-import { exportCtx, importerFor, openRequestDb, openResponseDb, syncedState } from '../helpers/exchange.js';
+import { syncedState } from '../helpers/exchange.js';
 import { copyInto } from '../helpers/mirror.js';
-import { dialects, type TestEnv, testEnv, waitFor } from '../helpers/system.js';
+import { type MirrorSides, openMirrorSides } from '../helpers/mirror-sides.js';
+import { dialects, waitFor } from '../helpers/system.js';
 
-const SETTINGS_TASK = 'export_settings_to_request_network';
+const _SETTINGS_TASK = 'export_settings_to_request_network';
 
 /**
  * The Request side keeps every batch it applied in the folder (it never deletes), so the importer
@@ -22,7 +21,6 @@ const SETTINGS_TASK = 'export_settings_to_request_network';
  * the folder's modification time back as `rsync -a` does.
  */
 describe.each(dialects())('an importer over a folder that keeps every applied batch (%s)', (dialect) => {
-  let env: TestEnv;
   let resp: Db<ResponseDatabase>;
   let req: Db<RequestDatabase>;
   let importer: Importer;
@@ -30,26 +28,13 @@ describe.each(dialects())('an importer over a folder that keeps every applied ba
   let B: string;
   const rel = (seq: number) => path.join('settings', batchFileName(seq));
 
+  let sides: MirrorSides;
   beforeEach(async () => {
-    env = testEnv(dialect);
-    A = env.config.exchangeDir;
-    B = path.join(env.dir, 'mirror');
-    resp = await openResponseDb(env);
-    req = await openRequestDb(env);
-    importer = importerFor(env, req.kysely, { exchangeDir: B });
+    sides = await openMirrorSides(dialect, 'kept.k');
+    ({ resp, req, importer, A, B } = sides);
   });
-  afterEach(async () => {
-    await resp.close();
-    await req.close();
-    await env.cleanup();
-  });
-
-  async function settingBatches(n: number) {
-    for (let i = 0; i < n; i++) {
-      await createSetting(resp.kysely, `kept.k${Date.now()}.${i}`, i);
-      await runResponseTask(exportCtx(env, resp.kysely), SETTINGS_TASK, {});
-    }
-  }
+  afterEach(() => sides.close());
+  const settingBatches = (n: number) => sides.settingBatches(n);
   const settingsState = () =>
     req.kysely.selectFrom('import_streams').selectAll().where('stream', '=', 'settings').executeTakeFirstOrThrow();
   const inSync = async () => {

@@ -14,9 +14,10 @@ import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { createSetting } from '../../src/response/settings/settings.service.js';
 import { runResponseTask } from '../../src/response/tasks/registry.js';
 import { changePassword, createUser } from '../../src/response/users/users.service.js';
-import { exportCtx, fakeHash, importerFor, openRequestDb, openResponseDb, syncedState } from '../helpers/exchange.js';
+import { exportCtx, fakeHash, syncedState } from '../helpers/exchange.js';
 import { copyInto, hasCommand, mirrorOnce } from '../helpers/mirror.js';
-import { dialects, type TestEnv, testEnv, testRuntime, waitFor } from '../helpers/system.js';
+import { type MirrorSides, openMirrorSides } from '../helpers/mirror-sides.js';
+import { dialects, type TestEnv, testRuntime, waitFor } from '../helpers/system.js';
 
 const SETTINGS_TASK = 'export_settings_to_request_network';
 
@@ -40,27 +41,13 @@ describe.each(dialects())('a Request side reading a mirror of the exchange folde
   let B: string;
   const settingsFile = (seq: number) => path.join('settings', batchFileName(seq));
 
+  let sides: MirrorSides;
   beforeEach(async () => {
-    env = testEnv(dialect);
-    A = env.config.exchangeDir;
-    B = path.join(env.dir, 'mirror');
-    resp = await openResponseDb(env);
-    req = await openRequestDb(env);
-    importer = importerFor(env, req.kysely, { exchangeDir: B });
+    sides = await openMirrorSides(dialect, 'm.k');
+    ({ env, resp, req, importer, A, B } = sides);
   });
-  afterEach(async () => {
-    await resp.close();
-    await req.close();
-    await env.cleanup();
-  });
-
-  /** `n` new settings on the Response side, each exported as a batch of its own. */
-  async function settingBatches(n: number) {
-    for (let i = 0; i < n; i++) {
-      await createSetting(resp.kysely, `m.k${Date.now()}.${i}`, i);
-      await runResponseTask(exportCtx(env, resp.kysely), SETTINGS_TASK, {});
-    }
-  }
+  afterEach(() => sides.close());
+  const settingBatches = (n: number) => sides.settingBatches(n);
   const inSync = async () => {
     const [request, response] = await syncedState(resp.kysely, req.kysely);
     return JSON.stringify(request) === JSON.stringify(response);
