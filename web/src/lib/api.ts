@@ -47,6 +47,10 @@ export class ApiError extends Error {
 }
 
 let csrfToken = '';
+let me: Session | undefined;
+
+/** Who is logged in (as the last log-in or GET /auth/me said), if anyone. */
+export const whoAmI = (): Session | undefined => me;
 const sessionEndedListeners = new Set<() => void>();
 
 export function rememberCsrf(token: string): void {
@@ -111,6 +115,7 @@ export function query(params: Record<string, string | number | boolean | undefin
 export async function logIn(username: string, password: string): Promise<Session> {
   const s = await post<Session>('/auth/session', { username, password });
   rememberCsrf(s.csrf_token);
+  me = s;
   return s;
 }
 
@@ -119,6 +124,7 @@ export async function currentSession(): Promise<Session | undefined> {
   try {
     const s = await get<Session>('/auth/me');
     rememberCsrf(s.csrf_token);
+    me = s;
     return s;
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return undefined;
@@ -131,5 +137,6 @@ export async function logOut(): Promise<void> {
     await del('/auth/session');
   } finally {
     rememberCsrf('');
+    me = undefined;
   }
 }

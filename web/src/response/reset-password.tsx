@@ -3,7 +3,7 @@ import { Busy, ErrorNote } from '../components/feedback.js';
 import { Input } from '../components/fields.js';
 import { PasswordPolicy, passwordOk } from '../components/password-policy.js';
 import { TaskProgress } from '../components/task.js';
-import { ApiError, post } from '../lib/api.js';
+import { ApiError, logIn, post, whoAmI } from '../lib/api.js';
 import { t } from '../lib/i18n.js';
 
 interface ResetOut {
@@ -40,6 +40,9 @@ export function ResetPassword({
     setBusy(true);
     try {
       const out = await post<ResetOut>(`/users/${userId}/reset-password`, { new_password: password });
+      // A new password ends the user's sessions, this one too when it is their own: log in again with it,
+      // so the console stays logged in and can follow the sync task.
+      if (whoAmI()?.id === userId) await logIn(whoAmI()?.username ?? username, password);
       setTaskId(out.sync_task_id);
       setPassword('');
     } catch (err) {
