@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
 import fastifyCors from '@fastify/cors';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyJwt from '@fastify/jwt';
@@ -9,6 +10,7 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { CSRF_HEADER, csrfMatches, csrfTokenOf, SESSION_COOKIE } from './csrf.js';
 import { DomainError, Forbidden, Throttled, Unauthenticated, Unavailable } from './errors.js';
 import type { Logger } from './logger.js';
 import { corsOptions, HELMET_OPTIONS } from './security-headers.js';
@@ -40,6 +42,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Null when the app checks signatures and expiry only (unit tests of the HTTP layer). */
     sessions: SessionCheck | null;
+    /** The CSRF token of the session whose token id is `jti` (platform/csrf.ts), keyed with this app's secret. */
+    csrfTokenOf(jti: string): string;
+    /** Whether `given` is the CSRF token of the session `jti`. */
+    csrfMatches(jti: string, given: unknown): boolean;
   }
 }
 
@@ -153,8 +159,12 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
     },
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifyCookie);
   await app.register(fastifyJwt, {
     secret: opts.jwtSecret,
+    // The console's session (platform/cookie-session.ts): the same token, in an HttpOnly cookie. A bearer
+    // header, when there is one, is what counts.
+    cookie: { cookieName: SESSION_COOKIE, signed: false },
     sign: { expiresIn: `${opts.tokenTtlS ?? 3600}s` },
     // Verified tokens are remembered (1,000, by a hash of the token, never past their expiry): checking
     // the signature is a sixth of a read's cost. The secret is fixed per process, so a token's verdict
@@ -164,10 +174,15 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
     verify: { cache: true },
   });
   app.decorate('sessions', opts.sessions ?? null);
+  app.decorate('csrfTokenOf', (jti: string) => csrfTokenOf(opts.jwtSecret, jti));
+  app.decorate('csrfMatches', (jti: string, given: unknown) => csrfMatches(opts.jwtSecret, jti, given));
   return app;
 }
 
-/** Whether the request carries a good bearer token whose session has not ended (sets `req.user`). */
+/**
+ * Whether the request carries a good token whose session has not ended (sets `req.user`): in the
+ * Authorization header (Bearer) or, without one, in the console's session cookie.
+ */
 export async function verifyToken(req: FastifyRequest): Promise<boolean> {
   try {
     await req.jwtVerify();
@@ -177,9 +192,23 @@ export async function verifyToken(req: FastifyRequest): Promise<boolean> {
   return req.server.sessions === null || req.server.sessions.accepts(req.user);
 }
 
-/** preHandler: a valid bearer token whose session has not ended, else 401. */
+/** Whether the request's token came from the session cookie rather than an Authorization header. */
+export function byCookie(req: FastifyRequest): boolean {
+  return !/^Bearer\s/i.test(req.headers.authorization ?? '');
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * preHandler: a valid token whose session has not ended, else 401. A write authenticated by the session
+ * cookie must also carry the session's CSRF token in `x-csrf-token`, else 403: a browser attaches the
+ * cookie by itself, the header only a script of this origin can add. Bearer requests need none (a
+ * browser never adds an Authorization header by itself).
+ */
 export async function authenticate(req: FastifyRequest): Promise<void> {
   if (!(await verifyToken(req))) throw new Unauthenticated();
+  if (!SAFE_METHODS.has(req.method) && byCookie(req) && !req.server.csrfMatches(req.user.jti, req.headers[CSRF_HEADER]))
+    throw new Forbidden('CSRF token missing or wrong');
 }
 
 /** preHandler (after authenticate): the caller must be an admin, else 403. */
@@ -201,6 +230,7 @@ export const LoginBody = Type.Object(
   },
   { additionalProperties: false },
 );
+export type LoginBody = Static<typeof LoginBody>;
 export const TokenResponse = Type.Object({ access_token: Type.String(), token_type: Type.Literal('bearer') });
 
 export const HealthResponse = Type.Object({

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { usernameKey } from '../exchange/usernames.js';
 import { Throttled, Unauthenticated } from './errors.js';
-import { type App, ErrorResponse, LoginBody, TokenResponse, ValidationErrorResponse } from './http.js';
+import {
+  type App,
+  ErrorResponse,
+  LoginBody,
+  type TokenClaims,
+  TokenResponse,
+  ValidationErrorResponse,
+} from './http.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { passwordMatches } from './passwords.js';
 
@@ -32,18 +39,67 @@ export type LoginOutcome =
  */
 export type OnLoginAttempt = (req: FastifyRequest, attempt: LoginOutcome) => Promise<void> | void;
 
+/** A successful login: the signed token, its claims and when it expires. */
+export interface LoggedIn {
+  readonly token: string;
+  readonly claims: TokenClaims;
+  readonly expiresAt: Date;
+}
+
 /**
- * POST /auth/login: `{"username","password"}` -> `{"access_token","token_type":"bearer"}`, 401 on a wrong
+ * Checks a username and password and issues a token: the one login of a network, behind both POST
+ * /auth/login (bearer clients) and POST /auth/session (the console's cookie). Throws 401 on a wrong
  * password or an unknown or inactive account (the same answer and about the same time for each), 429 with
  * Retry-After once the throttle's limit of failures is reached.
  */
-export function registerLogin(
-  app: App,
+export type LogIn = (req: FastifyRequest, body: LoginBody) => Promise<LoggedIn>;
+
+/** The network's login: its accounts, its throttle, and who is told of each attempt. */
+export function passwordLogin(
   findAccount: (username: string) => Promise<LoginAccount | undefined>,
   throttle: LoginThrottle,
-  description: string,
   onAttempt?: OnLoginAttempt,
-): void {
+): LogIn {
+  return async (req, { username, password }) => {
+    // Counted as a failure from here until the password proves right.
+    // By the name's comparison key: "john", "John" and "ＪＯＨＮ" are one account, so they share one count.
+    const attempt = await throttle.begin(req.ip, usernameKey(username));
+    if (!attempt.allowed) {
+      await onAttempt?.(req, { outcome: 'throttled', username, retryAfterS: attempt.retryAfterS });
+      throw new Throttled(`too many failed logins; try again in ${attempt.retryAfterS} s`, attempt.retryAfterS);
+    }
+    let account: LoginAccount | undefined;
+    let ok: boolean;
+    try {
+      account = await findAccount(username);
+      // An unknown account is checked against a dummy hash: the same answer in about the same time.
+      ok = await passwordMatches(password, account?.hashedPassword);
+    } catch (err) {
+      // The database failed, not the password: a retry must not cost the user a guess.
+      await attempt.abandoned();
+      throw err;
+    }
+    if (!account || !ok) {
+      await onAttempt?.(req, { outcome: 'failed', username, ...(account && { accountId: account.id }) });
+      throw new Unauthenticated('Incorrect username or password');
+    }
+    await attempt.succeeded();
+    await onAttempt?.(req, { outcome: 'succeeded', username, accountId: account.id });
+    const claims: TokenClaims = {
+      sub: account.id,
+      username: account.username,
+      admin: account.admin,
+      sv: account.sessionVersion,
+      jti: randomUUID(),
+    };
+    const token = req.server.jwt.sign(claims);
+    const { exp } = req.server.jwt.decode<{ exp: number }>(token) as { exp: number };
+    return { token, claims, expiresAt: new Date(exp * 1000) };
+  };
+}
+
+/** POST /auth/login: `{"username","password"}` -> `{"access_token","token_type":"bearer"}` (see LogIn). */
+export function registerLogin(app: App, logIn: LogIn, description: string): void {
   app.post(
     '/auth/login',
     {
@@ -54,40 +110,9 @@ export function registerLogin(
         response: { 200: TokenResponse, 401: ErrorResponse, 422: ValidationErrorResponse, 429: ErrorResponse },
       },
     },
-    async (req, reply) => {
-      const { username } = req.body;
-      // Counted as a failure from here until the password proves right.
-      // By the name's comparison key: "john", "John" and "ＪＯＨＮ" are one account, so they share one count.
-      const attempt = await throttle.begin(req.ip, usernameKey(username));
-      if (!attempt.allowed) {
-        await onAttempt?.(req, { outcome: 'throttled', username, retryAfterS: attempt.retryAfterS });
-        throw new Throttled(`too many failed logins; try again in ${attempt.retryAfterS} s`, attempt.retryAfterS);
-      }
-      let account: LoginAccount | undefined;
-      let ok: boolean;
-      try {
-        account = await findAccount(username);
-        // An unknown account is checked against a dummy hash: the same answer in about the same time.
-        ok = await passwordMatches(req.body.password, account?.hashedPassword);
-      } catch (err) {
-        // The database failed, not the password: a retry must not cost the user a guess.
-        await attempt.abandoned();
-        throw err;
-      }
-      if (!account || !ok) {
-        await onAttempt?.(req, { outcome: 'failed', username, ...(account && { accountId: account.id }) });
-        throw new Unauthenticated('Incorrect username or password');
-      }
-      await attempt.succeeded();
-      await onAttempt?.(req, { outcome: 'succeeded', username, accountId: account.id });
-      const access_token = await reply.jwtSign({
-        sub: account.id,
-        username: account.username,
-        admin: account.admin,
-        sv: account.sessionVersion,
-        jti: randomUUID(),
-      });
-      return { access_token, token_type: 'bearer' as const };
+    async (req) => {
+      const { token } = await logIn(req, req.body);
+      return { access_token: token, token_type: 'bearer' as const };
     },
   );
 }

@@ -1,5 +1,6 @@
+import { registerCookieSession } from '../platform/cookie-session.js';
 import { type App, createHttpApp } from '../platform/http.js';
-import { registerLogin } from '../platform/login.js';
+import { passwordLogin, registerLogin } from '../platform/login.js';
 import { networkLoginThrottle } from '../platform/login-throttle.js';
 import { registerLogout } from '../platform/sessions.js';
 import type { RequestDeps } from './deps.js';
@@ -25,8 +26,7 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
 
   registerRequestOps(app, deps);
 
-  registerLogin(
-    app,
+  const logIn = passwordLogin(
     async (username) => {
       const account = await findAccount(deps.db.kysely, username);
       return account
@@ -40,9 +40,10 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
         : undefined;
     },
     networkLoginThrottle(deps, 'request'),
-    "Checks the password against the user's newest synced hash",
   );
+  registerLogin(app, logIn, "Checks the password against the user's newest synced hash");
   registerLogout(app, deps.sessions);
+  registerCookieSession(app, logIn, deps.sessions, deps.config.tokenTtlS);
 
   registerSyncedUserRoutes(app, deps);
   registerSyncedSettingRoutes(app, deps);

@@ -1,5 +1,6 @@
+import { registerCookieSession } from '../platform/cookie-session.js';
 import { type App, createHttpApp } from '../platform/http.js';
-import { registerLogin } from '../platform/login.js';
+import { passwordLogin, registerLogin } from '../platform/login.js';
 import { networkLoginThrottle } from '../platform/login-throttle.js';
 import { registerLogout } from '../platform/sessions.js';
 import { auditContextOf, registerAuditRoutes } from './audit/audit.routes.js';
@@ -27,8 +28,7 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
 
   await registerResponseOps(app, deps);
 
-  registerLogin(
-    app,
+  const logIn = passwordLogin(
     async (username) => {
       const user = await findUserByName(deps.db.kysely, username);
       return user && user.is_active === 1
@@ -42,7 +42,6 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
         : undefined;
     },
     networkLoginThrottle(deps, 'response'),
-    'Logs in to the Response Network',
     async (req, attempt) => {
       if (attempt.outcome === 'succeeded') return;
       // The refusal stands whatever happens here: a database that cannot take the row must not turn a
@@ -56,7 +55,9 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
       );
     },
   );
+  registerLogin(app, logIn, 'Logs in to the Response Network');
   registerLogout(app, deps.sessions);
+  registerCookieSession(app, logIn, deps.sessions, deps.config.tokenTtlS);
 
   registerUserRoutes(app, deps);
   registerSettingRoutes(app, deps);
