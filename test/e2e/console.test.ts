@@ -246,6 +246,11 @@ describe.skipIf(missing !== undefined)('the web console, in Chromium', () => {
     await screenshot(page, 'response-users-375-en');
   });
 
+  it('broke no rule of the Content-Security-Policy on any page it opened', () => {
+    expect(opened.length).toBeGreaterThan(5);
+    expect(opened.flatMap((o) => o.cspViolations)).toEqual([]);
+  });
+
   describe('in Persian', () => {
     const expectPersianOnly = async (page: Page) => {
       const english = (await visibleText(page)).filter((t) => /[A-Za-z]/.test(t));

@@ -52,6 +52,8 @@ export interface Opened {
   page: Page;
   /** Every request the page made that was not a GET, as "METHOD path". */
   writes: string[];
+  /** What the browser refused under the Content-Security-Policy (it says so on the console). */
+  cspViolations: string[];
 }
 
 /** A fresh browser context (its own cookies) at `url`, 1280 px wide unless told, in English unless told. */
@@ -67,11 +69,15 @@ export async function open(
   context.setDefaultTimeout(30_000);
   const page = await context.newPage();
   const writes: string[] = [];
+  const cspViolations: string[] = [];
   page.on('request', (r) => {
     if (r.method() !== 'GET') writes.push(`${r.method()} ${new URL(r.url()).pathname}`);
   });
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
   await page.goto(url);
-  return { context, page, writes };
+  return { context, page, writes, cspViolations };
 }
 
 export async function logInAs(page: Page, username: string, password: string): Promise<void> {
