@@ -204,11 +204,37 @@ describe.skipIf(missing !== undefined)('the web console, in Chromium', () => {
     expect(await value.getAttribute('aria-describedby')).toContain('setting-value-error');
     expect(admin.writes.slice(before)).toEqual([]);
     await screenshot(page, 'response-settings-invalid-json-en');
-    // The same form, corrected, is sent once and the setting is listed.
+    // Valid JSON under a key the API refuses: sent, and the API's 422 is shown at the key.
     await value.fill('{"name": "netsync"}');
+    await dialog.getByLabel('Key').fill('Not A Key');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    const keyError = dialog.locator('#setting-key-error');
+    await keyError.waitFor();
+    expect(await keyError.textContent()).toMatch(/key/i);
+    expect(await dialog.getByLabel('Key').getAttribute('aria-describedby')).toContain('setting-key-error');
+    // Corrected, it is saved and listed.
+    await dialog.getByLabel('Key').fill('app.title');
     await dialog.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('cell', { name: 'app.title' }).waitFor();
-    expect(admin.writes.slice(before)).toEqual(['POST /settings']);
+    expect(admin.writes.slice(before)).toEqual(['POST /settings', 'POST /settings']);
+  });
+
+  it('says why a profile type in use cannot be deleted', async () => {
+    const page = await adminPage('profile-types');
+    await page.getByRole('button', { name: 'New profile type' }).click();
+    await page.getByRole('dialog').getByLabel('Name').fill('Staff');
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'Staff' }).waitFor();
+    await page.goto(`${R}/#/users`);
+    await page.locator(`tr[data-username="${USER}"]`).getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('dialog').getByLabel('Profile type').selectOption({ label: 'Staff' });
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await page.locator(`tr[data-username="${USER}"]`).getByRole('cell', { name: 'Staff' }).waitFor();
+    await page.goto(`${R}/#/profile-types`);
+    await page.getByRole('row', { name: /Staff/ }).getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await page.getByText(/^It cannot be deleted: .+/).waitFor();
+    await page.getByRole('cell', { name: 'Staff' }).waitFor();
   });
 
   it('shows a non-admin only "My account", where they change their own password and see it sync', async () => {
