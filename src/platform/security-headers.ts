@@ -2,7 +2,8 @@ import type { FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyHelmetOptions } from '@fastify/helmet';
 
 /**
- * The one Content-Security-Policy of every answer. The JSON answers need none of it, but two pages are
+ * The Content-Security-Policy of every answer but the web console's own pages (platform/console-pages.ts,
+ * stricter still). The JSON answers need none of it, but two pages are
  * served too: the API docs (/docs, Swagger UI) and, on the Response side, the queue dashboard
  * (/admin/queues, Bull Board). Both load their scripts and styles from this origin only, and both set
  * inline styles (Bull Board's loading screen, Swagger UI's components), hence 'unsafe-inline' for styles
@@ -28,7 +29,7 @@ export const CONTENT_SECURITY_POLICY = {
 /** The methods and headers a listed origin's pages may use. */
 const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 const CORS_REQUEST_HEADERS = ['authorization', 'content-type', 'x-request-id'];
-const CORS_EXPOSED_HEADERS = ['retry-after', 'www-authenticate', 'x-request-id'];
+const CORS_EXPOSED_HEADERS = ['retry-after', 'www-authenticate', 'x-next-cursor', 'x-request-id'];
 
 /**
  * Security headers on every answer (helmet, with the policy above). Registered by createHttpApp

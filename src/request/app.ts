@@ -1,3 +1,4 @@
+import { defaultConsoleRoot, registerConsolePages } from '../platform/console-pages.js';
 import { registerCookieSession } from '../platform/cookie-session.js';
 import { type App, createHttpApp } from '../platform/http.js';
 import { passwordLogin, registerLogin } from '../platform/login.js';
@@ -49,5 +50,6 @@ export async function buildRequestApp(deps: RequestDeps): Promise<App> {
   registerSyncedSettingRoutes(app, deps);
   registerSyncedProfileTypeRoutes(app, deps);
   registerSyncStatusRoute(app, deps);
+  await registerConsolePages(app, deps.consoleRoot ?? defaultConsoleRoot('request'));
   return app;
 }

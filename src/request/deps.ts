@@ -18,4 +18,6 @@ export interface RequestDeps {
   readonly metrics: NetworkMetrics;
   /** Checks each token's session against the synced account (the importer signals its changes). */
   readonly sessions: Sessions;
+  /** The built web console's folder (index.html, assets/); default `<repo>/dist/web/request/`. */
+  readonly consoleRoot?: string;
 }

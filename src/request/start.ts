@@ -20,7 +20,8 @@ export async function openRequestDb(rt: Runtime): Promise<Db<RequestDatabase>> {
   return db;
 }
 
-export async function startRequestApi(rt: Runtime, opts: { listen: boolean } = { listen: true }) {
+/** `consoleRoot`: where the built web console is (tests give a folder of their own). */
+export async function startRequestApi(rt: Runtime, opts: { listen: boolean; consoleRoot?: string } = { listen: true }) {
   const logger = rt.logger.child({ component: 'request-api' });
   const db = await openRequestDb(rt);
   const { redis, ping } = openRedis(rt, rt.config.requestRedisUrl, 'request api redis');
@@ -36,6 +37,7 @@ export async function startRequestApi(rt: Runtime, opts: { listen: boolean } = {
     sessions: new Sessions(redis, `${rt.config.queuePrefix}:${REQUEST_QUEUE}`, logger, (id) =>
       sessionVersionOf(db.kysely, id),
     ),
+    ...(opts.consoleRoot && { consoleRoot: opts.consoleRoot }),
   });
   rt.lifecycle.add({ name: 'request api', stop: () => app.close() });
   if (opts.listen) await app.listen({ host: rt.config.host, port: rt.config.requestPort });

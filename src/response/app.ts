@@ -1,3 +1,4 @@
+import { defaultConsoleRoot, registerConsolePages } from '../platform/console-pages.js';
 import { registerCookieSession } from '../platform/cookie-session.js';
 import { type App, createHttpApp } from '../platform/http.js';
 import { passwordLogin, registerLogin } from '../platform/login.js';
@@ -64,5 +65,6 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
   registerProfileTypeRoutes(app, deps);
   registerTaskRoutes(app, deps);
   registerAuditRoutes(app, deps);
+  await registerConsolePages(app, deps.consoleRoot ?? defaultConsoleRoot('response'));
   return app;
 }

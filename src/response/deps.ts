@@ -20,6 +20,8 @@ export interface ResponseDeps {
   readonly metrics: NetworkMetrics;
   /** Checks each token's session; told after every commit that changes an account. */
   readonly sessions: Sessions;
+  /** The built web console's folder (index.html, assets/); default `<repo>/dist/web/response/`. */
+  readonly consoleRoot?: string;
   /**
    * Enqueues a task after a commit and returns the id of the task that will carry the change (changes
    * committed while a run waits share it), or null when Redis does not take it within 2 s: the change is

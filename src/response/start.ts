@@ -42,7 +42,11 @@ export async function ensureAdmin(db: Kysely<ResponseDatabase>, rt: Runtime): Pr
 
 const queuePrefix = (rt: Runtime) => rt.config.queuePrefix;
 
-export async function startResponseApi(rt: Runtime, opts: { listen: boolean } = { listen: true }) {
+/** `consoleRoot`: where the built web console is (tests give a folder of their own). */
+export async function startResponseApi(
+  rt: Runtime,
+  opts: { listen: boolean; consoleRoot?: string } = { listen: true },
+) {
   const logger = rt.logger.child({ component: 'response-api' });
   const db = await openResponseDb(rt);
   await ensureAdmin(db.kysely, rt);
@@ -60,6 +64,7 @@ export async function startResponseApi(rt: Runtime, opts: { listen: boolean } = 
     sessions: new Sessions(redis, `${queuePrefix(rt)}:${RESPONSE_QUEUE}`, logger, (id) =>
       sessionVersionOf(db.kysely, id),
     ),
+    ...(opts.consoleRoot && { consoleRoot: opts.consoleRoot }),
   });
   rt.lifecycle.add({ name: 'response api', stop: () => app.close() });
   if (opts.listen) await app.listen({ host: rt.config.host, port: rt.config.responsePort });

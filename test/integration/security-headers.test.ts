@@ -164,6 +164,8 @@ describe('CORS for the origins CORS_ORIGINS lists', () => {
       expect(get.headers['access-control-allow-origin'], side).toBe(LISTED);
       expect(String(get.headers.vary)).toMatch(/origin/i);
       expect(String(get.headers['access-control-expose-headers'])).toMatch(/retry-after/);
+      // The paging cursor of list answers, for a listed origin's script to read.
+      expect(String(get.headers['access-control-expose-headers'])).toMatch(/x-next-cursor/);
     }
   });
 
