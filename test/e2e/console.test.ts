@@ -129,9 +129,14 @@ describe.skipIf(missing !== undefined)('the web console, in Chromium', () => {
     }
   });
 
-  it('says so when the password is wrong', async () => {
+  it('says so when the password is wrong (the form used from the keyboard alone)', async () => {
     const { page } = await openAt(`${R}/`);
-    await logInAs(page, 'admin', 'not-the-password-1');
+    await page.getByLabel('Username').focus();
+    await page.keyboard.type('admin');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('password');
+    await page.keyboard.type('not-the-password-1');
+    await page.keyboard.press('Enter');
     const alert = page.getByRole('alert');
     await alert.waitFor();
     expect(await alert.textContent()).toBe('Incorrect username or password.');
@@ -185,6 +190,9 @@ describe.skipIf(missing !== undefined)('the web console, in Chromium', () => {
     await logInAs(page, USER, RESET_PASSWORD);
     await page.getByRole('heading', { name: 'Sync status' }).waitFor();
     await page.getByRole('row', { name: /users/ }).first().waitFor();
+    // It refreshes by itself: another GET /sync/status with nobody touching the page.
+    await page.waitForRequest((r) => new URL(r.url()).pathname === '/sync/status');
+    await page.locator('svg.chart').waitFor();
     await screenshot(page, 'request-sync-status-en');
   });
 

@@ -37,7 +37,7 @@ export function SyncStatusPage() {
   const status = useLoad(() => get<SyncStatus>('/sync/status'), []);
   const history = useLoad(() => get<Sample[]>('/sync/history?minutes=60'), []);
   useEvery(REFRESH_MS, status.reload);
-  useEvery(REFRESH_MS * 10, history.reload);
+  useEvery(REFRESH_MS * 3, history.reload);
   const s = status.data;
   const byStream = new Map<string, { at: number; value: number }[]>();
   for (const p of history.data ?? []) {
