@@ -7,6 +7,7 @@ import { registerLogout } from '../platform/sessions.js';
 import { auditContextOf, registerAuditRoutes } from './audit/audit.routes.js';
 import { recordRefusedLogin } from './audit/audit.service.js';
 import type { ResponseDeps } from './deps.js';
+import { registerExchangeConsoleRoutes } from './exchange-console/exchange-console.routes.js';
 import { registerResponseOps } from './ops.js';
 import { registerProfileTypeRoutes } from './profile-types/profile-types.routes.js';
 import { registerSettingRoutes } from './settings/settings.routes.js';
@@ -65,6 +66,7 @@ export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
   registerProfileTypeRoutes(app, deps);
   registerTaskRoutes(app, deps);
   registerAuditRoutes(app, deps);
+  registerExchangeConsoleRoutes(app, deps);
   await registerConsolePages(app, deps.consoleRoot ?? defaultConsoleRoot('response'));
   return app;
 }
