@@ -8,7 +8,7 @@ import { useEvery, useLoad } from '../lib/load.js';
 
 interface StreamOut {
   stream: string;
-  newest_seq_written: number | null;
+  newest_seq_written: number;
   newest_written_at: string | null;
   files_in_folder: number;
   snapshot: { seq: number; written_at: string } | null;
@@ -17,7 +17,7 @@ interface StreamOut {
 }
 
 interface ExchangeStatus {
-  generation: string;
+  generation: string | null;
   streams: StreamOut[];
   export_tasks: string[];
 }
@@ -66,7 +66,8 @@ export function ExchangePage() {
       {status.data ? (
         <>
           <p>
-            {t('exchange.generation')} <Data>{status.data.generation}</Data>
+            {t('exchange.generation')}{' '}
+            {status.data.generation ? <Data>{status.data.generation}</Data> : t('common.none')}
           </p>
           <div class="table-wrap">
             <table>
@@ -86,7 +87,7 @@ export function ExchangePage() {
                       <Data>{s.stream}</Data>
                     </th>
                     <td>
-                      {s.newest_seq_written === null
+                      {s.newest_seq_written === 0
                         ? t('common.none')
                         : t('exchange.seq_at', { seq: s.newest_seq_written, at: when(s.newest_written_at) })}
                     </td>
