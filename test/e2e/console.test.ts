@@ -258,6 +258,11 @@ describe.skipIf(missing !== undefined)('the web console, in Chromium', () => {
     await page.getByRole('button', { name: 'Set password' }).click();
     await page.locator('[data-task-state="SUCCESS"]').waitFor({ timeout: 60_000 });
     await screenshot(page, 'response-my-account-en');
+    // Log out ends the session: the log-in form, also after a reload.
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+    await page.reload();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
   });
 
   it('shows the exchange: streams, runs, Run now, links and the chart', async () => {
