@@ -158,4 +158,18 @@ export const requestMigrations: Record<string, Migration> = {
       await db.schema.createIndex('users_username_key').on('users').column('username_key').execute();
     },
   },
+  '0007_sync_history': {
+    async up(db: Kysely<unknown>) {
+      // Samples of each stream's sync lag, at most one per stream and minute (request/sync/sync-history.ts),
+      // for the console's chart; rows older than a day are pruned by the importer.
+      await db.schema
+        .createTable('sync_history')
+        .addColumn('minute', 'text', (c) => c.notNull())
+        .addColumn('stream', 'text', (c) => c.notNull())
+        .addColumn('lag_s', 'double precision')
+        .addColumn('behind', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('sync_history_pk', ['minute', 'stream'])
+        .execute();
+    },
+  },
 };

@@ -10,6 +10,7 @@ export interface RequestDatabase {
   quarantine_log: QuarantineLogTable;
   held_files: HeldFilesTable;
   exchange_heartbeat: ExchangeHeartbeatTable;
+  sync_history: SyncHistoryTable;
 }
 
 interface Synced {
@@ -134,4 +135,14 @@ export interface ExchangeHeartbeatTable {
   missing: string | null;
   /** 1 while the last pass found this side stale: so becoming stale and clearing are each logged once. */
   stale: number;
+}
+
+/** Samples of sync lag (request/sync/sync-history.ts): the worst of each stream's minute, kept a day. */
+export interface SyncHistoryTable {
+  /** The minute, ISO-8601 UTC with seconds zero. */
+  minute: string;
+  stream: string;
+  /** The stream's lag_seconds as GET /sync/status reports it; null when unknown. */
+  lag_s: number | null;
+  behind: number;
 }

@@ -1,5 +1,6 @@
 import { IMPORT_ORDER } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
+import { SyncHistorySampler } from '../sync/sync-history.js';
 import { importBatches } from './batches.js';
 import { OlderGenerationFiles } from './generation.js';
 import { HeartbeatCheck } from './heartbeat.js';
@@ -23,9 +24,12 @@ export class Importer {
   private readonly heartbeat: HeartbeatCheck;
   /** Stream folders as last listed, kept across passes so an unchanged folder is not listed again. */
   private readonly listings = new BatchListings();
+  /** Samples each stream's lag after the passes, for GET /sync/history. */
+  private readonly history: SyncHistorySampler;
 
   constructor(private readonly ctx: ImportContext) {
     this.heartbeat = new HeartbeatCheck(ctx);
+    this.history = new SyncHistorySampler(ctx.db, ctx.exchangeDir, ctx.exportIntervalS ?? 60, ctx.logger);
   }
 
   /** One pass over every stream, in dependency order; repeats while a pass finds new work. */
@@ -62,6 +66,7 @@ export class Importer {
     }
     // After the files: what the heartbeat names is judged against what was just applied too.
     await this.heartbeat.run();
+    await this.history.afterPass();
     result.imported_at = nowIso();
     return result;
   }
