@@ -26,7 +26,8 @@ interface SyncStatus {
 interface Sample {
   minute: string;
   stream: string;
-  lag_s: number;
+  /** null: unknown that minute (not drawn). */
+  lag_s: number | null;
   behind: number;
 }
 
@@ -41,6 +42,7 @@ export function SyncStatusPage() {
   const s = status.data;
   const byStream = new Map<string, { at: number; value: number }[]>();
   for (const p of history.data ?? []) {
+    if (p.lag_s === null) continue;
     const points = byStream.get(p.stream) ?? [];
     points.push({ at: Date.parse(p.minute), value: p.lag_s });
     byStream.set(p.stream, points);
