@@ -68,18 +68,22 @@ export function BarChart({ label, points }: { label: string; points: { minute: s
   );
 }
 
-/** One line per series over a shared time axis. */
+/** One line per series (a dot per sample, so a lone sample shows) over the time window `from`-`to` (ms). */
 export function LineChart({
   label,
   series,
+  from,
+  to,
 }: {
   label: string;
   series: { name: string; points: { at: number; value: number }[] }[];
+  from: number;
+  to: number;
 }) {
   const all = series.flatMap((s) => s.points);
   const max = niceMax(Math.max(0, ...all.map((p) => p.value)));
-  const t0 = Math.min(...all.map((p) => p.at));
-  const t1 = Math.max(...all.map((p) => p.at));
+  const t0 = from;
+  const t1 = to;
   const span = t1 > t0 ? t1 - t0 : 1;
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
@@ -88,18 +92,19 @@ export function LineChart({
   return (
     <figure class="chart-figure">
       <svg class="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label} direction="ltr">
-        <Axes
-          max={max}
-          first={all.length ? new Date(t0).toISOString() : undefined}
-          last={all.length ? new Date(t1).toISOString() : undefined}
-        />
+        <Axes max={max} first={new Date(t0).toISOString()} last={new Date(t1).toISOString()} />
         {series.map((s, i) => (
-          <polyline
-            key={s.name}
-            class={`line line-${i % 6}`}
-            fill="none"
-            points={s.points.map((p) => `${x(p.at).toFixed(1)},${y(p.value).toFixed(1)}`).join(' ')}
-          />
+          <g key={s.name} class={`line line-${i % 6}`}>
+            <polyline
+              fill="none"
+              points={s.points.map((p) => `${x(p.at).toFixed(1)},${y(p.value).toFixed(1)}`).join(' ')}
+            />
+            {s.points.map((p) => (
+              <circle key={p.at} cx={x(p.at).toFixed(1)} cy={y(p.value).toFixed(1)} r="3">
+                <title>{`${s.name} ${timeOfDay(new Date(p.at))}: ${num(p.value, 1)}`}</title>
+              </circle>
+            ))}
+          </g>
         ))}
       </svg>
       <figcaption class="legend">

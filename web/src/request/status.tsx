@@ -32,6 +32,7 @@ interface Sample {
 }
 
 const REFRESH_MS = 3000;
+const HOUR_MS = 3_600_000;
 
 /** Per stream: newest applied and present, lag, a missing batch waited for, refused files; refreshes itself. */
 export function SyncStatusPage() {
@@ -75,7 +76,11 @@ export function SyncStatusPage() {
                     <th scope="row">
                       <Data>{name}</Data>
                     </th>
-                    <td>{t('status.seq_at', { seq: st.last_seq, at: when(st.last_applied_at) })}</td>
+                    <td>
+                      {st.last_seq === 0
+                        ? t('common.none')
+                        : t('status.seq_at', { seq: st.last_seq, at: when(st.last_applied_at) })}
+                    </td>
                     <td>{num(st.newest_seen)}</td>
                     <td>
                       {st.behind === 0
@@ -120,7 +125,11 @@ export function SyncStatusPage() {
       ) : null}
       <h2>{t('status.chart')}</h2>
       <ErrorNote error={history.error} />
-      {series.length ? <LineChart label={t('status.chart')} series={series} /> : <p>{t('status.no_history')}</p>}
+      {series.length ? (
+        <LineChart label={t('status.chart')} series={series} from={Date.now() - HOUR_MS} to={Date.now()} />
+      ) : (
+        <p>{t('status.no_history')}</p>
+      )}
     </section>
   );
 }
