@@ -22,6 +22,8 @@ function files(dir: string): string[] {
 const placeholders = (s: string) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
 // Shown as it is in both languages: each language's own name on the switch, and the empty-value dash.
 const SAME_IN_BOTH = new Set(['lang.en', 'lang.fa', 'common.none']);
+// In English a task state is Celery's own word (the Persian console shows it beside the Persian one).
+const CELERY_STATES = ['PENDING', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE'];
 // Attributes a person reads (or hears): their literal values must come from a catalogue.
 const READ_ATTRIBUTES = new Set(['aria-label', 'title', 'placeholder', 'alt', 'label']);
 
@@ -73,6 +75,10 @@ describe('the console’s messages', () => {
     for (const key of Object.keys(en) as (keyof typeof en)[]) {
       expect(placeholders(fa[key]), key).toEqual(placeholders(en[key]));
     }
+  });
+
+  it("names task states in Celery's words in English", () => {
+    for (const state of CELERY_STATES) expect(en[`state.${state}` as keyof typeof en]).toBe(state);
   });
 
   it('has no English left in the Persian catalogue, and every Persian message differs from the English', () => {

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../lib/api.js';
-import { t } from '../lib/i18n.js';
+import { currentLang, t } from '../lib/i18n.js';
 import { Busy, Data, describeError } from './feedback.js';
 
 interface TaskOut {
@@ -11,6 +11,23 @@ interface TaskOut {
 }
 
 const DONE = new Set(['SUCCESS', 'FAILURE']);
+const STATES = ['PENDING', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE'] as const;
+
+/**
+ * A task state in Celery's word (PENDING, SUCCESS...), which the seed's users know; in Persian, the Persian
+ * word with Celery's beside it.
+ */
+export function TaskState({ state }: { state: string }) {
+  const known = (STATES as readonly string[]).includes(state);
+  if (!known) return <Data>{state}</Data>;
+  const word = t(`state.${state as (typeof STATES)[number]}`);
+  if (currentLang() === 'en') return <>{word}</>;
+  return (
+    <>
+      {word} (<Data>{state}</Data>)
+    </>
+  );
+}
 const POLL_MS = 500;
 
 /** Follows GET /tasks/:id until SUCCESS or FAILURE, showing the task's id and state as it goes. */
@@ -49,7 +66,10 @@ export function TaskProgress({ taskId, onDone }: { taskId: string; onDone?: (sta
         {t('task.id')} <Data>{taskId}</Data>
       </p>
       <p role="status">
-        {t('task.state')} <strong class="state">{t(`state.${state}` as 'state.SUCCESS')}</strong>
+        {t('task.state')}{' '}
+        <strong class="state">
+          <TaskState state={state} />
+        </strong>
       </p>
       {DONE.has(state) ? null : <Busy label={t('task.waiting')} />}
       {task?.error ? (

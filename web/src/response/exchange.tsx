@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { BarChart } from '../components/charts.js';
 import { Data, ErrorNote } from '../components/feedback.js';
-import { TaskProgress } from '../components/task.js';
+import { TaskProgress, TaskState } from '../components/task.js';
 import { get, post } from '../lib/api.js';
 import { num, t, when } from '../lib/i18n.js';
 import { useEvery, useLoad } from '../lib/load.js';
@@ -151,7 +151,9 @@ export function ExchangePage() {
                 <td>
                   <Data>{r.task}</Data>
                 </td>
-                <td>{t(`state.${r.state}` as 'state.SUCCESS')}</td>
+                <td>
+                  <TaskState state={r.state} />
+                </td>
                 <td>{when(r.started_at)}</td>
                 <td>{r.duration_ms === null ? t('common.none') : t('exchange.ms', { n: r.duration_ms })}</td>
                 <td>{r.error ? <Data>{r.error}</Data> : t('common.none')}</td>
