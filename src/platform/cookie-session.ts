@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { SESSION_COOKIE } from './csrf.js';
 import {
   type App,
   AUTH_ERRORS,
@@ -15,7 +14,7 @@ import type { SessionSignals } from './sessions.js';
 
 /**
  * The web console's session: the same token POST /auth/login gives, kept in an HttpOnly, SameSite=Strict
- * cookie so no script (nor an injected one) can read it. The browser sends the cookie by itself, so a
+ * cookie (`netsync_response_session` or `netsync_request_session`) so no script (nor an injected one) can read it. The browser sends the cookie by itself, so a
  * write authenticated by it must also carry the session's CSRF token (platform/csrf.ts, checked by
  * `authenticate`), which the console reads from these answers and another site's page cannot.
  */
@@ -59,7 +58,7 @@ export function registerCookieSession(app: App, logIn: LogIn, sessions: SessionS
     },
     async (req, reply) => {
       const { token, claims, expiresAt } = await logIn(req, req.body);
-      reply.setCookie(SESSION_COOKIE, token, { ...cookieOptions(req), maxAge: tokenTtlS });
+      reply.setCookie(app.sessionCookie, token, { ...cookieOptions(req), maxAge: tokenTtlS });
       return sessionOf(req, claims, expiresAt);
     },
   );
@@ -92,7 +91,7 @@ export function registerCookieSession(app: App, logIn: LogIn, sessions: SessionS
     async (req, reply) => {
       await sessions.revoke(req.user);
       req.log.info({ user_id: req.user.sub }, 'logged out');
-      return reply.clearCookie(SESSION_COOKIE, cookieOptions(req)).status(204).send(null);
+      return reply.clearCookie(app.sessionCookie, cookieOptions(req)).status(204).send(null);
     },
   );
 }

@@ -1,7 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** The cookie a console session's token travels in (platform/cookie-session.ts). */
-export const SESSION_COOKIE = 'netsync_session';
+/**
+ * The cookie a console session's token travels in (platform/cookie-session.ts), one name per network:
+ * cookies ignore the port, so with both consoles on one host a shared name would have each network's login
+ * overwrite the other's, and send each API the other's token.
+ */
+export const sessionCookieName = (network: 'response' | 'request') => `netsync_${network}_session`;
 
 /** The header a cookie-authenticated write must carry. */
 export const CSRF_HEADER = 'x-csrf-token';

@@ -10,7 +10,7 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
-import { CSRF_HEADER, csrfMatches, csrfTokenOf, SESSION_COOKIE } from './csrf.js';
+import { CSRF_HEADER, csrfMatches, csrfTokenOf, sessionCookieName } from './csrf.js';
 import { DomainError, Forbidden, Throttled, Unauthenticated, Unavailable } from './errors.js';
 import type { Logger } from './logger.js';
 import { corsOptions, HELMET_OPTIONS } from './security-headers.js';
@@ -42,6 +42,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Null when the app checks signatures and expiry only (unit tests of the HTTP layer). */
     sessions: SessionCheck | null;
+    /** The name of this network's session cookie (platform/csrf.ts). */
+    sessionCookie: string;
     /** The CSRF token of the session whose token id is `jti` (platform/csrf.ts), keyed with this app's secret. */
     csrfTokenOf(jti: string): string;
     /** Whether `given` is the CSRF token of the session `jti`. */
@@ -68,6 +70,8 @@ export type ValidationErrorResponse = Static<typeof ValidationErrorResponse>;
 export const AUTH_ERRORS = { 401: ErrorResponse, 403: ErrorResponse, 422: ValidationErrorResponse };
 
 export interface HttpOptions {
+  /** Which network this API is: names its session cookie. */
+  readonly network: 'response' | 'request';
   readonly logger: Logger;
   readonly title: string;
   readonly description: string;
@@ -164,7 +168,7 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
     secret: opts.jwtSecret,
     // The console's session (platform/cookie-session.ts): the same token, in an HttpOnly cookie. A bearer
     // header, when there is one, is what counts.
-    cookie: { cookieName: SESSION_COOKIE, signed: false },
+    cookie: { cookieName: sessionCookieName(opts.network), signed: false },
     sign: { expiresIn: `${opts.tokenTtlS ?? 3600}s` },
     // Verified tokens are remembered (1,000, by a hash of the token, never past their expiry): checking
     // the signature is a sixth of a read's cost. The secret is fixed per process, so a token's verdict
@@ -174,6 +178,7 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
     verify: { cache: true },
   });
   app.decorate('sessions', opts.sessions ?? null);
+  app.decorate('sessionCookie', sessionCookieName(opts.network));
   app.decorate('csrfTokenOf', (jti: string) => csrfTokenOf(opts.jwtSecret, jti));
   app.decorate('csrfMatches', (jti: string, given: unknown) => csrfMatches(opts.jwtSecret, jti, given));
   return app;

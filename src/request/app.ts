@@ -15,6 +15,7 @@ import { registerSyncedUserRoutes } from './users/users.routes.js';
 /** The Request Network's HTTP API: serves what was synced, and logs synced users in. */
 export async function buildRequestApp(deps: RequestDeps): Promise<App> {
   const app = await createHttpApp({
+    network: 'request',
     logger: deps.logger,
     title: 'netsync Request Network',
     description: 'Isolated side: data synced from the Response Network through the exchange folder.',

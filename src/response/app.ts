@@ -18,6 +18,7 @@ import { registerUserRoutes } from './users/users.routes.js';
 /** The Response Network's HTTP API. Built from its dependencies; the caller decides whether to listen. */
 export async function buildResponseApp(deps: ResponseDeps): Promise<App> {
   const app = await createHttpApp({
+    network: 'response',
     logger: deps.logger,
     title: 'netsync Response Network',
     description: 'Administrative side: users and their passwords, exported to the Request Network.',

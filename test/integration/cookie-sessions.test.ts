@@ -21,9 +21,9 @@ async function sessionLogin(app: App, username: string, password: string): Promi
   const res = await app.inject({ method: 'POST', url: '/auth/session', payload: { username, password } });
   if (res.statusCode !== 200) throw new Error(`session login ${username}: ${res.statusCode} ${res.body}`);
   const setCookie = String(res.headers['set-cookie']);
-  const value = /^netsync_session=([^;]+)/.exec(setCookie)?.[1];
-  expect(value, 'a netsync_session cookie').toBeTypeOf('string');
-  return { cookie: `netsync_session=${value}`, csrf: res.json().csrf_token, setCookie, body: res.json() };
+  const [name, value] = /^(netsync_\w+_session)=([^;]+)/.exec(setCookie)?.slice(1) ?? [];
+  expect(value, 'a session cookie').toBeTypeOf('string');
+  return { cookie: `${name}=${value}`, csrf: res.json().csrf_token, setCookie, body: res.json() };
 }
 
 /**
@@ -69,7 +69,8 @@ describe('cookie sessions', () => {
       expect(attrs, side).not.toContain('secure');
       expect(Object.keys(s.body).sort(), side).toEqual(['admin', 'csrf_token', 'expires_at', 'id', 'username']);
       expect(s.body, side).toMatchObject({ id: user.id, username: user.username, admin: false });
-      const token = s.cookie.slice('netsync_session='.length);
+      expect(s.cookie.startsWith(`netsync_${side}_session=`), side).toBe(true);
+      const token = s.cookie.slice(s.cookie.indexOf('=') + 1);
       expect(JSON.stringify(s.body), side).not.toContain(token);
       const expiresIn = Date.parse(String(s.body.expires_at)) - Date.now();
       expect(expiresIn, side).toBeGreaterThan(0);
@@ -85,9 +86,8 @@ describe('cookie sessions', () => {
       expect(me.statusCode, side).toBe(200);
       expect(me.json(), side).toEqual(s.body);
       expect((await app.inject({ url: '/auth/me' })).statusCode, side).toBe(401);
-      expect((await app.inject({ url: '/auth/me', headers: { cookie: 'netsync_session=forged' } })).statusCode).toBe(
-        401,
-      );
+      const forged = { cookie: `netsync_${side}_session=forged` };
+      expect((await app.inject({ url: '/auth/me', headers: forged })).statusCode, side).toBe(401);
     }
   });
 
@@ -117,6 +117,18 @@ describe('cookie sessions', () => {
     expect((await sys.response.inject({ url: `/settings/${key}`, headers: bearer(sys.adminToken) })).statusCode).toBe(
       200,
     );
+  });
+
+  it("names each network's cookie apart, so one network's session is no login on the other", async () => {
+    const resp = await sessionLogin(sys.response, user.username, PASSWORD);
+    const req = await sessionLogin(sys.request, user.username, PASSWORD);
+    // A browser on one host sends both cookies to both ports: each API reads its own.
+    const both = `${resp.cookie}; ${req.cookie}`;
+    expect((await sys.response.inject({ url: '/auth/me', headers: { cookie: both } })).json().csrf_token).toBe(
+      resp.csrf,
+    );
+    expect((await sys.request.inject({ url: '/auth/me', headers: { cookie: both } })).json().csrf_token).toBe(req.csrf);
+    expect((await sys.request.inject({ url: '/auth/me', headers: { cookie: resp.cookie } })).statusCode).toBe(401);
   });
 
   it('leaves bearer clients as they were: no CSRF header, and the bearer token counts over a cookie', async () => {
@@ -155,7 +167,7 @@ describe('cookie sessions', () => {
       });
       expect(out.statusCode, side).toBe(204);
       const cleared = String(out.headers['set-cookie']).toLowerCase();
-      expect(cleared, side).toMatch(/^netsync_session=;/);
+      expect(cleared, side).toMatch(new RegExp(`^netsync_${side}_session=;`));
       expect(cleared, side).toMatch(/max-age=0|expires=thu, 01 jan 1970/);
       // The token itself is denied, not just forgotten by this browser.
       expect((await app.inject({ url, headers: { cookie: s.cookie } })).statusCode, side).toBe(401);

@@ -147,8 +147,39 @@ describe('Response API contract', () => {
     expect(list.statusCode).toBe(200);
     expect(list.body).not.toMatch(/\$2b\$/);
     expect(Object.keys(list.json()[0]).sort()).toEqual(
-      ['created_at', 'email', 'id', 'is_active', 'is_admin', 'profile_type_id', 'updated_at', 'username'].sort(),
+      [
+        'created_at',
+        'email',
+        'id',
+        'is_active',
+        'is_admin',
+        'password_changed_at',
+        'profile_type_id',
+        'updated_at',
+        'username',
+      ].sort(),
     );
+  });
+
+  it("shows when a user's password last changed, and moves it at a reset", async () => {
+    const made = await sys.response.inject({
+      method: 'POST',
+      url: '/users',
+      headers: bearer(sys.adminToken),
+      payload: { username: 'pw_changed', password: 'Secret123' },
+    });
+    expect(made.statusCode).toBe(201);
+    const { id, password_changed_at: first, created_at } = made.json();
+    expect(first).toBe(created_at);
+    const reset = await sys.response.inject({
+      method: 'POST',
+      url: `/users/${id}/reset-password`,
+      headers: bearer(sys.adminToken),
+      payload: { new_password: 'Another456' },
+    });
+    expect(reset.statusCode).toBe(200);
+    const after = (await sys.response.inject({ url: `/users/${id}`, headers: bearer(sys.adminToken) })).json();
+    expect(Date.parse(after.password_changed_at)).toBeGreaterThan(Date.parse(first));
   });
 
   it('reports health: database and Redis', async () => {

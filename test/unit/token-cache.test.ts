@@ -7,6 +7,7 @@ describe('bearer tokens with verification remembered', () => {
   let app: App;
   beforeAll(async () => {
     app = await createHttpApp({
+      network: 'response',
       logger: pino({ level: 'silent' }),
       title: 't',
       description: 't',

@@ -31,6 +31,7 @@ export const userOut = (u: UserRow) => ({
   profile_type_id: u.profile_type_id,
   created_at: u.created_at,
   updated_at: u.updated_at,
+  password_changed_at: u.password_changed_at,
 });
 
 export function registerUserRoutes(app: App, deps: ResponseDeps): void {

@@ -22,6 +22,8 @@ export const UserOut = Type.Object({
   profile_type_id: Type.Union([Type.String(), Type.Null()]),
   created_at: Type.String(),
   updated_at: Type.String(),
+  /** When the password was last set (at creation, by a reset): the console's "last password change". */
+  password_changed_at: Type.String(),
 });
 
 export const UserCreate = Type.Object(
