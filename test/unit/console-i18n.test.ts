@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
@@ -90,7 +91,7 @@ describe('the console’s messages', () => {
   });
 
   it('finds a JSX text literal when one is there (the scan can fail)', () => {
-    const tmp = path.join(fs.mkdtempSync(path.join(WEB_SRC, '..', '.scan-')), 'x.tsx');
+    const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'netsync-scan-')), 'x.tsx');
     try {
       fs.writeFileSync(tmp, 'export const X = () => <p aria-label="Close it">Hello there</p>;\n');
       expect(literalsIn(tmp).map((f) => f.text)).toEqual(['Close it', 'Hello there']);
