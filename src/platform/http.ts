@@ -163,7 +163,8 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
     },
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
-  await app.register(fastifyCookie);
+  // No parsing hook: most requests carry a bearer token, and only verifyToken reads the cookie.
+  await app.register(fastifyCookie, { hook: false });
   await app.register(fastifyJwt, {
     secret: opts.jwtSecret,
     // The console's session (platform/cookie-session.ts): the same token, in an HttpOnly cookie. A bearer
@@ -189,6 +190,8 @@ export async function createHttpApp(opts: HttpOptions): Promise<App> {
  * Authorization header (Bearer) or, without one, in the console's session cookie.
  */
 export async function verifyToken(req: FastifyRequest): Promise<boolean> {
+  if (byCookie(req) && req.cookies === null && req.headers.cookie)
+    req.cookies = req.server.parseCookie(req.headers.cookie);
   try {
     await req.jwtVerify();
   } catch {
