@@ -28,7 +28,7 @@ export const CONTENT_SECURITY_POLICY = {
 /** The methods and headers a listed origin's pages may use. */
 const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 const CORS_REQUEST_HEADERS = ['authorization', 'content-type', 'x-request-id'];
-const CORS_EXPOSED_HEADERS = ['retry-after', 'www-authenticate', 'x-request-id'];
+const CORS_EXPOSED_HEADERS = ['retry-after', 'www-authenticate', 'x-next-cursor', 'x-request-id'];
 
 /**
  * Security headers on every answer (helmet, with the policy above). Registered by createHttpApp
