@@ -89,7 +89,8 @@ function sqlOf(dialect: Dialect) {
   };
 }
 
-async function fill(resp: Db<ResponseDatabase>, req: Db<RequestDatabase>, n: number): Promise<void> {
+/** Fills both databases; returns the audit id row 0 would have (the admin's creation wrote rows before). */
+async function fill(resp: Db<ResponseDatabase>, req: Db<RequestDatabase>, n: number): Promise<number> {
   const s = sqlOf(resp.dialect);
   const run = (db: Kysely<unknown>, text: string) => sql.raw(text).execute(db);
   const r = resp.kysely as Kysely<unknown>;
@@ -132,13 +133,18 @@ async function fill(resp: Db<ResponseDatabase>, req: Db<RequestDatabase>, n: num
     version: '1',
   };
   await run(r, s.insert(n, 'settings', setting));
-  const actor = s.pad('(i % 100) + 1', 7);
+  const actor = s.pad('(i % 50) + 1', 7);
+  const { top } = await resp.kysely
+    .selectFrom('audit_log')
+    .select((eb) => eb.fn.max('id').as('top'))
+    .executeTakeFirstOrThrow();
+  const idBase = Number(top ?? 0);
   await run(
     r,
     s.insert(n, 'audit_log', {
-      id: 'i',
+      id: `i + ${idBase}`,
       at: ts,
-      actor_id: `'00000000-0000-4000-8000-' || ${s.pad('(i % 100) + 1', 12)}`,
+      actor_id: `'00000000-0000-4000-8000-' || ${s.pad('(i % 50) + 1', 12)}`,
       actor_username: `'user' || ${actor}`,
       action: `CASE i % 4 WHEN 0 THEN 'user.change' WHEN 1 THEN 'setting.change' WHEN 2 THEN 'login.failed' ELSE 'user.password_reset' END`,
       target_type: `CASE i % 4 WHEN 1 THEN 'setting' ELSE 'user' END`,
@@ -185,10 +191,11 @@ async function fill(resp: Db<ResponseDatabase>, req: Db<RequestDatabase>, n: num
     })
     .execute();
   if (resp.dialect === 'postgres') {
-    await run(r, `SELECT setval(pg_get_serial_sequence('audit_log', 'id'), ${n})`);
+    await run(r, `SELECT setval(pg_get_serial_sequence('audit_log', 'id'), ${n + idBase})`);
     await run(r, 'ANALYZE');
     await run(q, 'ANALYZE');
   }
+  return idBase;
 }
 
 interface PageCase {
@@ -200,18 +207,25 @@ interface PageCase {
   query: Compilable;
 }
 
-function cases(resp: Kysely<ResponseDatabase>, req: Kysely<RequestDatabase>, n: number): PageCase[] {
+function cases(
+  resp: Kysely<ResponseDatabase>,
+  req: Kysely<RequestDatabase>,
+  n: number,
+  auditIdBase: number,
+): PageCase[] {
   const limit = 100;
   const first = { limit, offset: 0 };
   const mid = Math.floor(n / 2);
   const tail = n - 50; // the last page holds the 50 rows after this one
-  // 1 % of the keys: app.050 (1,000,000 rows), app.00050 (10,000).
-  const digits = Math.max(0, Math.round(Math.log10(n)) - 2);
+  // 10 % of the keys: app.05 (1,000,000 rows), app.0005 (10,000).
+  const digits = Math.max(0, Math.round(Math.log10(n)) - 1);
   const prefix = `app.${pad(mid, 7).slice(0, 7 - digits)}`;
+  const q = `user${pad(mid, 7).slice(0, 7 - digits)}`;
   const inPrefix = Number(pad(mid, 7).slice(0, 7 - digits)) * 10 ** digits + Math.floor(10 ** digits / 2);
   const c = (path: string, cursor: string) => `${path}${path.includes('?') ? '&' : '?'}cursor=${cursor}`;
-  const uKey = (i: number): [string, string] => [userName(i), userId(i)];
-  const aKey = (i: number): [string, number] => [at(i), i];
+  const uKey = (i: number): [string] => [userName(i)];
+  const rKey = (i: number): [string, string] => [userName(i), userId(i)];
+  const aKey = (i: number): [string, number] => [at(i), auditIdBase + i];
   const inactive = { is_active: false };
   const failed = { action: 'login.failed' };
   const out: PageCase[] = [
@@ -237,10 +251,10 @@ function cases(resp: Kysely<ResponseDatabase>, req: Kysely<RequestDatabase>, n: 
     {
       network: 'response',
       list: 'users',
-      page: 'filtered: q=user05 (name prefix)',
-      path: '/users?q=user05&limit=100',
+      page: `filtered: q=${q} (name prefix)`,
+      path: `/users?q=${q}&limit=100`,
       rows: 100,
-      query: listUsersQuery(resp, { q: 'user05' }, first),
+      query: listUsersQuery(resp, { q }, first),
     },
     {
       network: 'response',
@@ -334,9 +348,9 @@ function cases(resp: Kysely<ResponseDatabase>, req: Kysely<RequestDatabase>, n: 
         network: 'request' as const,
         list: 'users',
         page,
-        path: c('/users?limit=100', encodeCursor(REQUEST_USER_ORDER, {}, uKey(i))),
+        path: c('/users?limit=100', encodeCursor(REQUEST_USER_ORDER, {}, rKey(i))),
         rows: page === 'middle' ? 100 : 50,
-        query: requestUsersQuery(req, { ...first, after: uKey(i) }),
+        query: requestUsersQuery(req, { ...first, after: rKey(i) }),
       };
     }),
     {
@@ -413,7 +427,7 @@ async function runOn(
     resp = await openDb<ResponseDatabase>(cluster.responseDbUrl);
     req = await openDb<RequestDatabase>(cluster.requestDbUrl);
     const t = performance.now();
-    await fill(resp, req, opts.rows);
+    const auditIdBase = await fill(resp, req, opts.rows);
     const fillS = (performance.now() - t) / 1000;
     say(`7 lists (${dialect}): ${opts.rows.toLocaleString('en-US')} rows per table in ${fillS.toFixed(1)} s`);
     const tokens = {
@@ -421,7 +435,7 @@ async function runOn(
       request: await login(cluster.requestUrl, ADMIN.username, ADMIN.password),
     };
     const pages: ListPageResult[] = [];
-    for (const pc of cases(resp.kysely, req.kysely, opts.rows)) {
+    for (const pc of cases(resp.kysely, req.kysely, opts.rows, auditIdBase)) {
       const base = pc.network === 'response' ? cluster.responseUrl : cluster.requestUrl;
       const proc = cluster.find(`${pc.network}-api-1`);
       const get = async () => {
@@ -448,7 +462,12 @@ async function runOn(
       const cpuMs = ((cpuSecondsOf(proc.pid) - cpu0) * 1000) / opts.samples;
       const db = (pc.network === 'response' ? resp.kysely : req.kysely) as Kysely<unknown>;
       const plan = await queryPlan(db, dialect, pc.query);
-      const merged = pc.page.includes('actor=') ? { merged: ['by_id', 'by_name'] } : {};
+      // By actor: two index reads merged; the Request users: the few profile types joined to each.
+      const bounded = pc.page.includes('actor=')
+        ? { merged: ['by_id', 'by_name'] }
+        : pc.network === 'request' && pc.list === 'users'
+          ? { lookups: ['profile_types'] }
+          : {};
       pages.push({
         dialect,
         network: pc.network,
@@ -459,7 +478,7 @@ async function runOn(
         ms: summarize(ms),
         cpu_ms_per_request: cpuMs,
         plan,
-        full_reads: fullReads(dialect, plan, merged),
+        full_reads: fullReads(dialect, plan, bounded),
       });
     }
     return { fill_s: fillS, pages };

@@ -22,19 +22,21 @@ export async function queryPlan(db: Kysely<unknown>, dialect: Dialect, query: Co
  * every matching row first). An ordered walk of an index that a LIMIT stops (SQLite's
  * `SCAN t USING INDEX`, PostgreSQL's `Index Scan`) is what a first page should do, so it is not one.
  * `merged`: the subqueries of a query that merges a few bounded index reads (the audit list by actor):
- * reading them and sorting what they give touches at most a page from each.
+ * reading them and sorting what they give touches at most a page from each. `lookups`: small tables
+ * joined to each row (the profile types), which PostgreSQL may rightly read whole once per page.
  */
 export function fullReads(
   dialect: Dialect,
   plan: readonly string[],
-  opts: { merged?: readonly string[] } = {},
+  opts: { merged?: readonly string[]; lookups?: readonly string[] } = {},
 ): string[] {
-  const merged = opts.merged ?? [];
-  const scan = dialect === 'sqlite' ? /^SCAN (\w+)( AS \w+)?$|^SCAN (\w+) (?!USING)/ : /Seq Scan|Bitmap Heap Scan/;
+  const bounded = [...(opts.merged ?? []), ...(opts.lookups ?? [])];
+  const scan =
+    dialect === 'sqlite' ? /^SCAN (\w+)( AS \w+)?$|^SCAN (\w+) (?!USING)/ : /(?:Seq|Bitmap Heap) Scan on (\w+)/;
   const sort = dialect === 'sqlite' ? /TEMP B-TREE/ : /\bSort\b/;
   return plan.filter((line) => {
     const m = scan.exec(line.trim());
-    if (m) return !merged.includes(m[1] ?? m[3] ?? '');
-    return merged.length === 0 && sort.test(line);
+    if (m) return !bounded.includes(m[1] ?? m[3] ?? '');
+    return !opts.merged?.length && sort.test(line);
   });
 }

@@ -372,7 +372,8 @@ describe.each(dialects())('list paging by cursor (%s)', (dialect) => {
   it('reads every page shape from an index: no table scan, no sort (EXPLAIN)', async () => {
     const users = await liveUsers();
     const mid = users[Math.floor(users.length / 2)] as Row;
-    const userAfter = [mid.username_key as string, mid.id as string] as [string, string];
+    const userAfter = [mid.username_key as string] as [string];
+    const requestUserAfter = ['twin', ''] as [string, string];
     const page = { limit: 100, offset: 0 };
     const resp = h.response.kysely;
     const req = h.request.kysely;
@@ -396,7 +397,11 @@ describe.each(dialects())('list paging by cursor (%s)', (dialect) => {
           resp,
           listSettingsQuery(resp, f, after ? { ...page, after: ['pg.a.10'] } : page),
         ]);
-      shapes.push(['profile types', resp, listProfileTypesQuery(resp, {}, p)]);
+      shapes.push([
+        'profile types',
+        resp,
+        listProfileTypesQuery(resp, {}, after ? { ...page, after: ['Ops', ''] } : page),
+      ]);
       const ap = after ? { ...page, after: at } : page;
       for (const f of [
         {},
@@ -409,14 +414,18 @@ describe.each(dialects())('list paging by cursor (%s)', (dialect) => {
         shapes.push([`audit ${JSON.stringify(f)}`, resp, listAuditRowsQuery(resp, f, ap)]);
       // By actor: two index reads of a page each, merged (a sort of at most two pages).
       shapes.push(['audit by actor', resp, listAuditRowsQuery(resp, { actor: 'pager' }, ap), true]);
-      shapes.push(['request users', req, requestUsersQuery(req, p)]);
+      shapes.push(['request users', req, requestUsersQuery(req, after ? { ...page, after: requestUserAfter } : page)]);
       for (const f of [{}, { prefix: 'rq.' }])
         shapes.push([
           `request settings ${JSON.stringify(f)}`,
           req,
           requestSettingsQuery(req, f, after ? { ...page, after: ['rq.k1', ''] } : page),
         ]);
-      shapes.push(['request profile types', req, requestProfileTypesQuery(req, {}, p)]);
+      shapes.push([
+        'request profile types',
+        req,
+        requestProfileTypesQuery(req, {}, after ? { ...page, after: ['type 5', ''] } : page),
+      ]);
     }
     for (const [name, db, query, merge] of shapes) {
       const plan =

@@ -168,6 +168,11 @@ export const requestMigrations: Record<string, Migration> = {
         await sql`ALTER TABLE users ALTER COLUMN username_key TYPE text COLLATE "C"`.execute(db);
         await sql`ALTER TABLE settings ALTER COLUMN key TYPE text COLLATE "C"`.execute(db);
       }
+      // They replace the indexes of the name and key alone, which also served logins and reads of one
+      // setting (both ask for live rows only): beside them PostgreSQL read by the shorter index and
+      // sorted each name's rows by id.
+      await sql`DROP INDEX users_username_key`.execute(db);
+      await sql`DROP INDEX settings_key`.execute(db);
       await sql`CREATE INDEX users_live_by_name ON users (username_key, id) WHERE deleted_at IS NULL`.execute(db);
       await sql`CREATE INDEX settings_live_by_key ON settings (key, id) WHERE deleted_at IS NULL`.execute(db);
       await sql`CREATE INDEX profile_types_live_by_name ON profile_types (name, id) WHERE deleted_at IS NULL`.execute(

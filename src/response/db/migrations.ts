@@ -197,8 +197,9 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
     async up(db: Kysely<unknown>) {
       // Lists are read by key (platform/pagination.ts): each order and each filter a list offers is an
       // index whose columns end with the list's sort key, so any page is an index range, never a scan
-      // or a sort. Users are listed by name (username_key, id), settings by key, audit rows newest
-      // first (at, id). On PostgreSQL the text keys compare in code point order ("C"), as SQLite's
+      // or a sort. Users are listed by name, settings by key, audit rows newest first (at, id). A live
+      // user's username key is unique, so it alone orders users (its unique index serves the whole
+      // list) and the filters' indexes end with it. On PostgreSQL the text keys compare in code point order ("C"), as SQLite's
       // BINARY does: both dialects page alike, and a prefix is a range of the index.
       if (dialect === 'postgres') {
         await sql`ALTER TABLE users ALTER COLUMN username_key TYPE text COLLATE "C"`.execute(db);
@@ -206,10 +207,9 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
       }
       const live = 'WHERE deleted_at IS NULL';
       for (const [name, columns] of [
-        ['users_live_by_name', 'username_key, id'],
-        ['users_live_by_email', 'lower(email), username_key, id'],
-        ['users_live_by_type', 'profile_type_id, username_key, id'],
-        ['users_live_by_active', 'is_active, username_key, id'],
+        ['users_live_by_email', 'lower(email), username_key'],
+        ['users_live_by_type', 'profile_type_id, username_key'],
+        ['users_live_by_active', 'is_active, username_key'],
       ] as const) {
         await sql`CREATE INDEX ${sql.raw(name)} ON users (${sql.raw(columns)}) ${sql.raw(live)}`.execute(db);
       }

@@ -67,12 +67,12 @@ export const findUserByName = (db: Kysely<ResponseDatabase>, username: string) =
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
 
-/** Users are listed by name: their username key, then id (platform/pagination.ts). */
-export const USER_ORDER = keyset('users', ['text', 'text']);
-export const userKey = (u: Pick<UserRow, 'username_key' | 'id'>): KeyOf<typeof USER_ORDER.parts> => [
-  u.username_key,
-  u.id,
-];
+/**
+ * Users are listed by name: their username key, unique among live users, so it is the whole sort key
+ * (platform/pagination.ts).
+ */
+export const USER_ORDER = keyset('users', ['text']);
+export const userKey = (u: Pick<UserRow, 'username_key'>): KeyOf<typeof USER_ORDER.parts> => [u.username_key];
 
 export interface UserFilter {
   /** The user of that name, in any case or Unicode form. */
@@ -109,10 +109,9 @@ export function listUsersQuery(
   if (f.profile_type_id === 'none') q = q.where('profile_type_id', 'is', null);
   else if (f.profile_type_id !== undefined) q = q.where('profile_type_id', '=', f.profile_type_id);
   const { after } = page;
-  if (after) q = q.where((eb) => eb(eb.refTuple('username_key', 'id'), '>', eb.tuple(after[0], after[1])));
+  if (after) q = q.where('username_key', '>', after[0]);
   return q
     .orderBy('username_key')
-    .orderBy('id')
     .limit(page.limit + 1)
     .offset(page.offset);
 }
