@@ -10,7 +10,7 @@ describe('cursor paging', () => {
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
     // Filters compare by value, whatever their order; an undefined filter is no filter.
     expect(pageOf(BY_KEY, { limit: 5, offset: 0, cursor }, { a: 1 })).toEqual({ limit: 5, offset: 0, after: ['k', 7] });
-    const refusal = (filters: Record<string, unknown>, set = BY_KEY) => {
+    const refusal = (filters: Record<string, unknown>, set: typeof BY_KEY = BY_KEY) => {
       try {
         pageOf(set, { limit: 5, offset: 0, cursor }, filters);
       } catch (err) {
@@ -23,7 +23,7 @@ describe('cursor paging', () => {
       { loc: ['querystring', 'cursor'], msg: expect.stringMatching(/other filters/), type: 'value_error' },
     ]);
     expect(JSON.stringify(refusal({ a: 1 }, keyset('others', ['text', 'integer'])))).toMatch(/another list/);
-    expect(JSON.stringify(refusal({ a: 1 }, keyset('things', ['text'])))).toMatch(/another list/);
+    expect(JSON.stringify(refusal({ a: 1 }, keyset('things', ['text']) as never))).toMatch(/another list/);
   });
 
   it('caps offset, and refuses it beside a cursor', () => {
