@@ -24,7 +24,8 @@ export function listSettingsQuery(
   let q = db.selectFrom('settings').select(COLUMNS).where('deleted_at', 'is', null);
   if (f.prefix) {
     const to = prefixBound(f.prefix);
-    q = q.where('key', '>=', f.prefix);
+    // One lower bound only: SQLite ranges an index by one of them and filters by the other.
+    if (!page.after || page.after[0] < f.prefix) q = q.where('key', '>=', f.prefix);
     if (to !== undefined) q = q.where('key', '<', to);
   }
   const { after } = page;

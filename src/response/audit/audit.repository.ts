@@ -37,8 +37,9 @@ export function listAuditRowsQuery(db: Kysely<ResponseDatabase>, f: AuditFilter,
     if (f.target_id !== undefined) q = q.where('target_id', '=', f.target_id);
     if (f.action !== undefined) q = q.where('action', '=', f.action);
     if (f.since !== undefined) q = q.where('at', '>=', f.since);
-    if (f.until !== undefined) q = q.where('at', '<', f.until);
     const { after } = page;
+    // One upper bound only: SQLite ranges an index by one of them and filters by the other.
+    if (f.until !== undefined && !(after && after[0] < f.until)) q = q.where('at', '<', f.until);
     if (after) q = q.where((eb) => eb(eb.refTuple('at', 'id'), '<', eb.tuple(after[0], after[1])));
     return q.orderBy('at', 'desc').orderBy('id', 'desc');
   };

@@ -39,7 +39,8 @@ export function listSettingsQuery(
   let q = db.selectFrom('settings').selectAll().where('deleted_at', 'is', null);
   if (f.prefix) {
     const to = prefixBound(f.prefix);
-    q = q.where('key', '>=', f.prefix);
+    // One lower bound only: SQLite ranges an index by one of them and filters by the other.
+    if (!page.after || page.after[0] < f.prefix) q = q.where('key', '>=', f.prefix);
     if (to !== undefined) q = q.where('key', '<', to);
   }
   if (page.after) q = q.where('key', '>', page.after[0]);

@@ -100,7 +100,8 @@ export function listUsersQuery(
   if (f.q !== undefined) {
     const from = usernameKey(f.q);
     const to = prefixBound(from);
-    q = q.where('username_key', '>=', from);
+    // One lower bound only: SQLite ranges an index by one of them and filters by the other.
+    if (!page.after || page.after[0] < from) q = q.where('username_key', '>=', from);
     if (to !== undefined) q = q.where('username_key', '<', to);
   }
   const { email } = f;
