@@ -482,6 +482,11 @@ async function runOn(
       });
     }
     return { fill_s: fillS, pages };
+  } catch (err) {
+    // What the API processes said, for a failure the bench cannot see from outside (a process that exited).
+    const tails = cluster.procs.map((p) => `${p.name} (${p.running ? 'running' : 'exited'}):\n${p.tail(15)}`);
+    say(`7 lists (${dialect}) failed; the APIs' last lines:\n${tails.join('\n')}`);
+    throw err;
   } finally {
     await resp?.close();
     await req?.close();
