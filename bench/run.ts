@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (add `-- --quick` for a small version in under a minute): starts what it measures,
- * runs each case of issue 6, and issue 10's case 6 (sync latency through an rsync mirror), prints one
- * table and writes bench/results/<date>.json.
+ * runs each case of issue 6, issue 10's case 6 (sync latency through an rsync mirror) and issue 13's
+ * case 7 (list pages at a million rows), prints one table and writes bench/results/<date>.json.
  *
  *   --quick          small sizes and short loads (CI may run this; nothing depends on its numbers)
  *   --only=1,2,5     run only these cases
@@ -9,7 +9,8 @@
  *
  * REDIS_URL (default redis://127.0.0.1:6379/0) is the Redis to use; every key the bench makes carries
  * its own prefix and is deleted afterwards. NETSYNC_BENCH_POSTGRES_URL (default
- * postgres://postgres@127.0.0.1:5432/test) is only used for the floor's PostgreSQL commit, when it answers.
+ * postgres://postgres@127.0.0.1:5432/test) is used for the floor's PostgreSQL commit and case 7's PostgreSQL
+ * run (in schemas of its own, dropped afterwards), when it answers.
  * BENCH_CPU_PROF=<dir> makes every netsync process write a V8 CPU profile there.
  */
 import fs from 'node:fs';
@@ -19,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { type ApiResult, runApi } from './cases/api.js';
 import { type FloorResult, runFloor } from './cases/floor.js';
 import { type LatencyResult, runLatency } from './cases/latency.js';
+import { type ListsResult, runLists } from './cases/lists.js';
 import { type MirrorLatencyResult, runMirrorLatency } from './cases/mirror-latency.js';
 import { prepareSnapshotCluster, runSnapshot, type SnapshotResult } from './cases/snapshot.js';
 import { runThroughput, type ThroughputResult } from './cases/throughput.js';
@@ -31,14 +33,32 @@ const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
 });
 const quick = args.quick ?? false;
-const only = new Set((args.only ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? '1,2,3,4,5,6,7').split(',').map((s) => s.trim()));
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const postgresUrl = process.env.NETSYNC_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 // Mirror resets each wait for the next copy (half a second on average): fewer of them.
 const SIZES = quick
-  ? { resets: 20, mirrorResets: 10, changes: 5_000, settings: 10_000, users: 1_000, durationS: 2 }
-  : { resets: 200, mirrorResets: 50, changes: 100_000, settings: 100_000, users: 10_000, durationS: 10 };
+  ? {
+      resets: 20,
+      mirrorResets: 10,
+      changes: 5_000,
+      settings: 10_000,
+      users: 1_000,
+      durationS: 2,
+      listRows: 10_000,
+      listSamples: 10,
+    }
+  : {
+      resets: 200,
+      mirrorResets: 50,
+      changes: 100_000,
+      settings: 100_000,
+      users: 10_000,
+      durationS: 10,
+      listRows: 1_000_000,
+      listSamples: 100,
+    };
 const CONNECTIONS = 50;
 const WORKERS = [1, 4];
 
@@ -49,6 +69,7 @@ const results: {
   throughput: ThroughputResult[];
   snapshot?: SnapshotResult;
   api?: ApiResult[];
+  lists?: ListsResult;
 } = { throughput: [] };
 const errors: { case: string; error: string }[] = [];
 
@@ -129,6 +150,12 @@ if (only.has('3') || only.has('4')) {
   } finally {
     await cluster.stop();
   }
+}
+
+if (only.has('7')) {
+  await step('7 lists', async () => {
+    results.lists = await runLists({ redisUrl, postgresUrl, rows: SIZES.listRows, samples: SIZES.listSamples }, say);
+  });
 }
 
 const loadAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -242,6 +269,19 @@ function renderReport(): string {
       f ? ratio(f.http_bare.rps / a.result.rps) : '',
     ]);
   }
+  const lists = results.lists;
+  for (const p of lists?.pages ?? []) {
+    const db = p.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL';
+    rows.push([
+      `7 GET /${p.list}, ${p.page} page, ${n(lists?.rows ?? 0)} rows, ${p.network === 'response' ? 'Response' : 'Request'} API, ${db}`,
+      `p95 ${ms(p.ms.p95)} (median ${n(p.ms.median)}); ${n(p.cpu_ms_per_request)} ms CPU/request` +
+        (p.full_reads.length ? `; plan: ${p.full_reads.join(', ')}` : ''),
+      '<100 ms p95',
+      verdict(p.ms.p95 < 100),
+      '',
+      '',
+    ]);
+  }
   if (f) {
     const lat = (x: { median: number; p99: number }) => `${n(x.median)} / ${ms(x.p99)}`;
     rows.push(['5 floor: Redis round trip (PING)', lat(f.redis_rtt_ms), '', '', 'median / p99', '']);
@@ -298,6 +338,16 @@ function renderReport(): string {
           ? `; case 1's median / p95 / max for comparison ${n(l.sync_ms.median)} / ${n(l.sync_ms.p95)} / ${ms(l.sync_ms.max)}`
           : '') +
         `; old password accepted after the new one worked: ${m6.old_password_accepted}`,
+    );
+  }
+  if (lists) {
+    const fill = Object.entries(lists.fill_s)
+      .map(([d, sec]) => `${d} ${n(sec)} s`)
+      .join(', ');
+    notes.push(
+      `7: ${lists.samples} requests per page, one at a time, limit=100, admin token; rows put in by INSERT ... SELECT (${fill}); ` +
+        `every plan an index range unless the row says otherwise` +
+        (lists.postgres_skipped ? `; PostgreSQL skipped: ${lists.postgres_skipped}` : ''),
     );
   }
   for (const t of results.throughput) {

@@ -40,9 +40,9 @@ function time(name: string, text: string | undefined): string | undefined {
  */
 async function audit(opts: Opts): Promise<number> {
   const config = cliConfig();
+  const limit = whole('--limit', opts.limit, 1, 1000);
+  const page = { limit, offset: whole('--offset', opts.offset, 0, Number.MAX_SAFE_INTEGER) };
   const filter = {
-    limit: whole('--limit', opts.limit, 1, 1000),
-    offset: whole('--offset', opts.offset, 0, Number.MAX_SAFE_INTEGER),
     actor: opts.actor,
     target_type: opts.targetType,
     target_id: opts.targetId,
@@ -53,7 +53,7 @@ async function audit(opts: Opts): Promise<number> {
   const db = await openDb<ResponseDatabase>(config.responseDatabaseUrl);
   try {
     await migrate(db, responseMigrations(db.dialect));
-    const rows = await readAudit(db.kysely, filter);
+    const rows = (await readAudit(db.kysely, filter, page)).slice(0, limit);
     print(opts.json, rows, () =>
       table(
         rows,

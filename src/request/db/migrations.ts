@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import { type Kysely, type Migration, PostgresAdapter, sql } from 'kysely';
 import { STREAMS, usernameKey } from '../../exchange/index.js';
 
 export const requestMigrations: Record<string, Migration> = {
@@ -170,6 +170,28 @@ export const requestMigrations: Record<string, Migration> = {
         .addColumn('behind', 'integer', (c) => c.notNull())
         .addPrimaryKeyConstraint('sync_history_pk', ['minute', 'stream'])
         .execute();
+    },
+  },
+  '0008_keyset_indexes': {
+    async up(db: Kysely<unknown>) {
+      // Lists are read by key (platform/pagination.ts): users by name (username_key, id), settings by
+      // key, profile types by name, each with the id as the tie-break (synced rows may briefly share a
+      // name or key), from an index over live rows, so any page is an index range. On PostgreSQL the
+      // text keys compare in code point order ("C"), as SQLite's BINARY does.
+      if (db.getExecutor().adapter instanceof PostgresAdapter) {
+        await sql`ALTER TABLE users ALTER COLUMN username_key TYPE text COLLATE "C"`.execute(db);
+        await sql`ALTER TABLE settings ALTER COLUMN key TYPE text COLLATE "C"`.execute(db);
+      }
+      // They replace the indexes of the name and key alone, which also served logins and reads of one
+      // setting (both ask for live rows only): beside them PostgreSQL read by the shorter index and
+      // sorted each name's rows by id.
+      await sql`DROP INDEX users_username_key`.execute(db);
+      await sql`DROP INDEX settings_key`.execute(db);
+      await sql`CREATE INDEX users_live_by_name ON users (username_key, id) WHERE deleted_at IS NULL`.execute(db);
+      await sql`CREATE INDEX settings_live_by_key ON settings (key, id) WHERE deleted_at IS NULL`.execute(db);
+      await sql`CREATE INDEX profile_types_live_by_name ON profile_types (name, id) WHERE deleted_at IS NULL`.execute(
+        db,
+      );
     },
   },
 };

@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { type KeyOf, keyset, type PageRequest } from '../../platform/pagination.js';
 import { containsIgnoringCase } from '../../platform/sql.js';
 import type { ProfileTypesTable, RequestDatabase } from '../db/schema.js';
 
@@ -7,15 +8,34 @@ const COLUMNS = ['id', 'name', 'description', 'version', 'created_at', 'updated_
 /** A live synced profile type. */
 export type SyncedProfileTypeRow = Pick<Selectable<ProfileTypesTable>, (typeof COLUMNS)[number]>;
 
-/** One page of live profile types in name order, only those whose name contains `name` (any case) when given. */
-export function listProfileTypes(
+/** Profile types are listed by name, then id (platform/pagination.ts). */
+export const PROFILE_TYPE_ORDER = keyset('profile-types', ['text', 'text']);
+export const profileTypeKey = (
+  p: Pick<SyncedProfileTypeRow, 'name' | 'id'>,
+): KeyOf<typeof PROFILE_TYPE_ORDER.parts> => [p.name, p.id];
+
+/**
+ * One page of live profile types in name order, `page.limit + 1` rows at most (the extra one says
+ * another page follows); only those whose name contains `name` (any case) when given.
+ */
+export function listProfileTypesQuery(
   db: Kysely<RequestDatabase>,
-  opts: { limit: number; offset: number; name?: string },
-): Promise<SyncedProfileTypeRow[]> {
+  f: { name?: string | undefined },
+  page: PageRequest<KeyOf<typeof PROFILE_TYPE_ORDER.parts>>,
+) {
   let q = db.selectFrom('profile_types').select(COLUMNS).where('deleted_at', 'is', null);
-  if (opts.name) q = q.where(containsIgnoringCase('name', opts.name));
-  return q.orderBy('name').orderBy('id').limit(opts.limit).offset(opts.offset).execute();
+  if (f.name) q = q.where(containsIgnoringCase('name', f.name));
+  const { after } = page;
+  if (after) q = q.where((eb) => eb(eb.refTuple('name', 'id'), '>', eb.tuple(after[0], after[1])));
+  return q
+    .orderBy('name')
+    .orderBy('id')
+    .limit(page.limit + 1)
+    .offset(page.offset);
 }
+
+export const listProfileTypes = (...args: Parameters<typeof listProfileTypesQuery>) =>
+  listProfileTypesQuery(...args).execute();
 
 export const findProfileType = (db: Kysely<RequestDatabase>, id: string): Promise<SyncedProfileTypeRow | undefined> =>
   db

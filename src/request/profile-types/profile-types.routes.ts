@@ -1,8 +1,9 @@
 import { Type } from 'typebox';
 import { NotFound } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse } from '../../platform/http.js';
+import { listPage, NEXT_CURSOR_HEADER } from '../../platform/pagination.js';
 import type { RequestDeps } from '../deps.js';
-import { findProfileType, listProfileTypes } from './profile-types.repository.js';
+import { findProfileType, listProfileTypes, PROFILE_TYPE_ORDER, profileTypeKey } from './profile-types.repository.js';
 import { ProfileTypeIdParams, ProfileTypesQuery, SyncedProfileType } from './profile-types.schemas.js';
 
 /** The synced profile types, read-only. Deleted types are not shown. */
@@ -14,13 +15,23 @@ export function registerSyncedProfileTypeRoutes(app: App, deps: RequestDeps): vo
       preHandler: [authenticate],
       schema: {
         tags: ['profile-types'],
-        summary: 'One page of synced profile types in name order',
+        summary: `One page of synced profile types in name order (the next page: ${NEXT_CURSOR_HEADER})`,
         security: [{ bearer: [] }],
         querystring: ProfileTypesQuery,
         response: { 200: Type.Array(SyncedProfileType), ...AUTH_ERRORS },
       },
     },
-    async (req) => listProfileTypes(db, req.query),
+    async (req, reply) => {
+      const filters = { name: req.query.name };
+      return listPage(
+        reply,
+        PROFILE_TYPE_ORDER,
+        req.query,
+        filters,
+        (page) => listProfileTypes(db, filters, page),
+        profileTypeKey,
+      );
+    },
   );
   app.get(
     '/profile-types/:id',

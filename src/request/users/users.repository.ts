@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { usernameKey } from '../../exchange/index.js';
+import { type KeyOf, keyset, type PageRequest } from '../../platform/pagination.js';
 import type { CredentialsTable, ProfileTypesTable, RequestDatabase, UsersTable } from '../db/schema.js';
 
 const USER_FIELDS = [
@@ -54,16 +55,30 @@ const liveUsersWithType = (db: Kysely<RequestDatabase>) =>
     .select([...USER_FIELDS.map((f) => `users.${f}` as const), 'profile_types.name as profile_type_name'])
     .where('users.deleted_at', 'is', null);
 
-/** One page of live users, oldest first; only the user `onlyId` when given. */
-export function listUsers(
+/** Users are listed by name: their username key, then id (platform/pagination.ts). */
+export const USER_ORDER = keyset('users', ['text', 'text']);
+
+/**
+ * One page of live users in name order, `page.limit + 1` rows at most (the extra one says another page
+ * follows); only the user `onlyId` when given. A range of the live-name index (migration 0008).
+ */
+export function listUsersQuery(
   db: Kysely<RequestDatabase>,
-  page: { limit: number; offset: number },
+  page: PageRequest<KeyOf<typeof USER_ORDER.parts>>,
   onlyId?: string,
-): Promise<SyncedUserRow[]> {
-  let q = liveUsersWithType(db);
+) {
+  let q = liveUsersWithType(db).select('users.username_key');
   if (onlyId !== undefined) q = q.where('users.id', '=', onlyId);
-  return q.orderBy('users.created_at').orderBy('users.id').limit(page.limit).offset(page.offset).execute();
+  const { after } = page;
+  if (after) q = q.where((eb) => eb(eb.refTuple('users.username_key', 'users.id'), '>', eb.tuple(after[0], after[1])));
+  return q
+    .orderBy('users.username_key')
+    .orderBy('users.id')
+    .limit(page.limit + 1)
+    .offset(page.offset);
 }
+
+export const listUsers = (...args: Parameters<typeof listUsersQuery>) => listUsersQuery(...args).execute();
 
 export const findUser = (db: Kysely<RequestDatabase>, id: string): Promise<SyncedUserRow | undefined> =>
   liveUsersWithType(db).where('users.id', '=', id).executeTakeFirst();

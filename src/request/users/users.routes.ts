@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
 import { NotFound } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse } from '../../platform/http.js';
-import { Page } from '../../platform/pagination.js';
+import { listPage, NEXT_CURSOR_HEADER, Page } from '../../platform/pagination.js';
 import type { RequestDeps } from '../deps.js';
-import { findUser, listUsers, type SyncedUserRow } from './users.repository.js';
+import { findUser, listUsers, type SyncedUserRow, USER_ORDER } from './users.repository.js';
 import { SyncedUser, UserIdParams } from './users.schemas.js';
 
 const userOut = ({ profile_type_name, ...user }: SyncedUserRow) => ({
@@ -29,13 +29,24 @@ export function registerSyncedUserRoutes(app: App, deps: RequestDeps): void {
       preHandler: [authenticate],
       schema: {
         tags: ['users'],
-        summary: 'One page of synced users: every user for an admin, only yourself for anyone else',
+        summary: `One page of synced users in name order (the next page: ${NEXT_CURSOR_HEADER}): every user for an admin, only yourself for anyone else`,
         security: [{ bearer: [] }],
         querystring: Page,
         response: { 200: Type.Array(SyncedUser), ...AUTH_ERRORS },
       },
     },
-    async (req) => (await listUsers(db, req.query, req.user.admin ? undefined : req.user.sub)).map(userOut),
+    async (req, reply) => {
+      const only = req.user.admin ? undefined : req.user.sub;
+      const rows = await listPage(
+        reply,
+        USER_ORDER,
+        req.query,
+        { only },
+        (page) => listUsers(db, page, only),
+        (u) => [u.username_key, u.id],
+      );
+      return rows.map(({ username_key: _, ...u }) => userOut(u));
+    },
   );
   app.get(
     '/users/:id',

@@ -1,9 +1,11 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { type App, AUTH_ERRORS, authenticate, requireAdmin } from '../../platform/http.js';
+import { listPage, NEXT_CURSOR_HEADER } from '../../platform/pagination.js';
 import type { ResponseDeps } from '../deps.js';
+import { AUDIT_ORDER } from './audit.repository.js';
 import { AuditEntryOut, AuditQuery } from './audit.schemas.js';
-import { type AuditContext, readAudit } from './audit.service.js';
+import { type AuditContext, auditFilter, readAudit } from './audit.service.js';
 
 /**
  * Who is acting and from where, for the audit row of this request's write: the token's user (pass
@@ -24,12 +26,23 @@ export function registerAuditRoutes(app: App, deps: ResponseDeps): void {
       preHandler: [authenticate, requireAdmin],
       schema: {
         tags: ['audit'],
-        summary: 'Who changed what, when and from where: one page, newest first',
+        summary: `Who changed what, when and from where: one page, newest first (the next page: ${NEXT_CURSOR_HEADER})`,
         security: [{ bearer: [] }],
         querystring: AuditQuery,
         response: { 200: Type.Array(AuditEntryOut), ...AUTH_ERRORS },
       },
     },
-    async (req) => readAudit(deps.db.kysely, req.query),
+    async (req, reply) => {
+      const { limit: _l, offset: _o, cursor: _c, ...given } = req.query;
+      const filters = auditFilter(given);
+      return listPage(
+        reply,
+        AUDIT_ORDER,
+        req.query,
+        { ...filters },
+        (page) => readAudit(deps.db.kysely, filters, page),
+        (row) => [row.at, row.id],
+      );
+    },
   );
 }

@@ -5,9 +5,16 @@
  */
 import type { Kysely } from 'kysely';
 import { nowIso } from '../../platform/db.js';
+import type { PageRequest } from '../../platform/pagination.js';
 import type { ResponseDatabase } from '../db/schema.js';
 import { findUserByName } from '../users/users.repository.js';
-import { type AuditFilter, deleteAuditRowsBefore, insertAuditRow, listAuditRows } from './audit.repository.js';
+import {
+  type AuditFilter,
+  type AuditKey,
+  deleteAuditRowsBefore,
+  insertAuditRow,
+  listAuditRows,
+} from './audit.repository.js';
 import type { AuditAction, AuditEntryOut, AuditTargetType } from './audit.schemas.js';
 
 /** Who is acting and from where: made from the HTTP request by the route (auditContextOf). */
@@ -85,11 +92,29 @@ export async function recordRefusedLogin(
   });
 }
 
-/** One page of the audit log, newest first, as GET /audit and `netsync audit` show it. */
-export async function readAudit(db: Kysely<ResponseDatabase>, filter: AuditFilter): Promise<AuditEntryOut[]> {
-  // The times are compared as the rows hold them: ISO-8601 UTC, whatever offset the caller wrote.
+/** The filters as the rows are compared: times in ISO-8601 UTC, whatever offset the caller wrote. */
+export function auditFilter(filter: AuditFilter): AuditFilter {
   const utc = (t: string | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
-  const rows = await listAuditRows(db, { ...filter, since: utc(filter.since), until: utc(filter.until) });
+  return {
+    actor: filter.actor,
+    target_type: filter.target_type,
+    target_id: filter.target_id,
+    action: filter.action,
+    since: utc(filter.since),
+    until: utc(filter.until),
+  };
+}
+
+/**
+ * One page of the audit log, newest first, as GET /audit and `netsync audit` show it: up to
+ * `page.limit + 1` rows (see listAuditRows).
+ */
+export async function readAudit(
+  db: Kysely<ResponseDatabase>,
+  filter: AuditFilter,
+  page: PageRequest<AuditKey>,
+): Promise<AuditEntryOut[]> {
+  const rows = await listAuditRows(db, auditFilter(filter), page);
   return rows.map((r) => ({
     id: Number(r.id),
     at: r.at,

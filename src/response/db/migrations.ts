@@ -193,4 +193,42 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
       );
     },
   },
+  '0009_keyset_indexes': {
+    async up(db: Kysely<unknown>) {
+      // Lists are read by key (platform/pagination.ts): each order and each filter a list offers is an
+      // index whose columns end with the list's sort key, so any page is an index range, never a scan
+      // or a sort. Users are listed by name, settings by key, audit rows newest first (at, id). A live
+      // user's username key is unique, so it alone orders users (its unique index serves the whole
+      // list) and the filters' indexes end with it. On PostgreSQL the text keys compare in code point order ("C"), as SQLite's
+      // BINARY does: both dialects page alike, and a prefix is a range of the index.
+      if (dialect === 'postgres') {
+        await sql`ALTER TABLE users ALTER COLUMN username_key TYPE text COLLATE "C"`.execute(db);
+        await sql`ALTER TABLE settings ALTER COLUMN key TYPE text COLLATE "C"`.execute(db);
+      }
+      const live = 'WHERE deleted_at IS NULL';
+      for (const [name, columns] of [
+        ['users_live_by_email', 'lower(email), username_key'],
+        ['users_live_by_type', 'profile_type_id, username_key'],
+        ['users_live_by_active', 'is_active, username_key'],
+      ] as const) {
+        await sql`CREATE INDEX ${sql.raw(name)} ON users (${sql.raw(columns)}) ${sql.raw(live)}`.execute(db);
+      }
+      await sql`CREATE INDEX profile_types_live_by_name ON profile_types (name, id) WHERE deleted_at IS NULL`.execute(
+        db,
+      );
+      // The actor and target indexes gain the id, so they give the (at, id) order on PostgreSQL too
+      // (SQLite's already end with the rowid, which id is).
+      await sql`DROP INDEX audit_log_actor`.execute(db);
+      await sql`DROP INDEX audit_log_target`.execute(db);
+      for (const [name, columns] of [
+        ['audit_log_actor', 'actor_id, at, id'],
+        ['audit_log_actor_name', 'actor_username, at, id'],
+        ['audit_log_target', 'target_type, target_id, at, id'],
+        ['audit_log_target_type', 'target_type, at, id'],
+        ['audit_log_action', 'action, at, id'],
+      ] as const) {
+        await sql`CREATE INDEX ${sql.raw(name)} ON audit_log (${sql.raw(columns)})`.execute(db);
+      }
+    },
+  },
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { ProfileTypeRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
+import { type KeyOf, keyset, type PageRequest } from '../../platform/pagination.js';
 import { containsIgnoringCase } from '../../platform/sql.js';
 import type { ProfileTypesTable, ResponseDatabase } from '../db/schema.js';
 
@@ -21,11 +22,32 @@ export const profileTypeRecord = (row: ProfileTypeRow): ProfileTypeRecord => ({
 export const findProfileType = (db: Kysely<ResponseDatabase>, id: string) =>
   db.selectFrom('profile_types').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
 
-export function listProfileTypes(db: Kysely<ResponseDatabase>, opts: { limit: number; offset: number; name?: string }) {
+/** Profile types are listed by name, then id (platform/pagination.ts). */
+export const PROFILE_TYPE_ORDER = keyset('profile-types', ['text', 'text']);
+export const profileTypeKey = (p: Pick<ProfileTypeRow, 'name' | 'id'>): KeyOf<typeof PROFILE_TYPE_ORDER.parts> => [
+  p.name,
+  p.id,
+];
+
+/** One page of live profile types in name order, `page.limit + 1` rows at most; `name`: names containing it. */
+export function listProfileTypesQuery(
+  db: Kysely<ResponseDatabase>,
+  f: { name?: string | undefined },
+  page: PageRequest<KeyOf<typeof PROFILE_TYPE_ORDER.parts>>,
+) {
   let q = db.selectFrom('profile_types').selectAll().where('deleted_at', 'is', null);
-  if (opts.name) q = q.where(containsIgnoringCase('name', opts.name));
-  return q.orderBy('name').orderBy('id').limit(opts.limit).offset(opts.offset).execute();
+  if (f.name) q = q.where(containsIgnoringCase('name', f.name));
+  const { after } = page;
+  if (after) q = q.where((eb) => eb(eb.refTuple('name', 'id'), '>', eb.tuple(after[0], after[1])));
+  return q
+    .orderBy('name')
+    .orderBy('id')
+    .limit(page.limit + 1)
+    .offset(page.offset);
 }
+
+export const listProfileTypes = (...args: Parameters<typeof listProfileTypesQuery>) =>
+  listProfileTypesQuery(...args).execute();
 
 /**
  * Inside a transaction: true when `id` is a live profile type, which then stays live until the

@@ -1,9 +1,16 @@
 import { Type } from 'typebox';
 import { NotFound } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
+import { listPage, NEXT_CURSOR_HEADER } from '../../platform/pagination.js';
 import { auditContextOf } from '../audit/audit.routes.js';
 import type { ResponseDeps } from '../deps.js';
-import { findProfileType, listProfileTypes, type ProfileTypeRow } from './profile-types.repository.js';
+import {
+  findProfileType,
+  listProfileTypes,
+  PROFILE_TYPE_ORDER,
+  type ProfileTypeRow,
+  profileTypeKey,
+} from './profile-types.repository.js';
 import {
   ProfileTypeCreate,
   ProfileTypeIdParams,
@@ -56,12 +63,23 @@ export function registerProfileTypeRoutes(app: App, deps: ResponseDeps): void {
       schema: {
         tags,
         security,
-        summary: 'One page of profile types in name order',
+        summary: `One page of profile types in name order (the next page: ${NEXT_CURSOR_HEADER})`,
         querystring: ProfileTypesQuery,
         response: { 200: Type.Array(ProfileTypeOut), ...AUTH_ERRORS },
       },
     },
-    async (req) => (await listProfileTypes(db, req.query)).map(profileTypeOut),
+    async (req, reply) => {
+      const filters = { name: req.query.name };
+      const rows = await listPage(
+        reply,
+        PROFILE_TYPE_ORDER,
+        req.query,
+        filters,
+        (page) => listProfileTypes(db, filters, page),
+        profileTypeKey,
+      );
+      return rows.map(profileTypeOut);
+    },
   );
 
   app.get(

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { SettingRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
-import { startsWith } from '../../platform/sql.js';
+import { type KeyOf, keyset, type PageRequest, prefixBound } from '../../platform/pagination.js';
 import type { ResponseDatabase, SettingsTable } from '../db/schema.js';
 
 export type SettingRow = Selectable<SettingsTable>;
@@ -23,12 +23,34 @@ export function settingRecord(row: SettingRow): SettingRecord {
 export const findSetting = (db: Kysely<ResponseDatabase>, key: string) =>
   db.selectFrom('settings').selectAll().where('key', '=', key).where('deleted_at', 'is', null).executeTakeFirst();
 
-/** One page of live settings in key order; never more than `limit` rows are read. */
-export function listSettings(db: Kysely<ResponseDatabase>, opts: { limit: number; offset: number; prefix?: string }) {
+/** Settings are listed by key, which is unique among live settings (platform/pagination.ts). */
+export const SETTING_ORDER = keyset('settings', ['text']);
+export const settingKey = (s: Pick<SettingRow, 'key'>): KeyOf<typeof SETTING_ORDER.parts> => [s.key];
+
+/**
+ * One page of live settings in key order, `page.limit + 1` rows at most (the extra one says another page
+ * follows); only keys starting with `prefix` when given. Both are ranges of the live-key index.
+ */
+export function listSettingsQuery(
+  db: Kysely<ResponseDatabase>,
+  f: { prefix?: string | undefined },
+  page: PageRequest<KeyOf<typeof SETTING_ORDER.parts>>,
+) {
   let q = db.selectFrom('settings').selectAll().where('deleted_at', 'is', null);
-  if (opts.prefix) q = q.where(startsWith('key', opts.prefix));
-  return q.orderBy('key').limit(opts.limit).offset(opts.offset).execute();
+  if (f.prefix) {
+    const to = prefixBound(f.prefix);
+    // One lower bound only: SQLite ranges an index by one of them and filters by the other.
+    if (!page.after || page.after[0] < f.prefix) q = q.where('key', '>=', f.prefix);
+    if (to !== undefined) q = q.where('key', '<', to);
+  }
+  if (page.after) q = q.where('key', '>', page.after[0]);
+  return q
+    .orderBy('key')
+    .limit(page.limit + 1)
+    .offset(page.offset);
 }
+
+export const listSettings = (...args: Parameters<typeof listSettingsQuery>) => listSettingsQuery(...args).execute();
 
 /**
  * Inserts a new setting (version 1) and returns its row.

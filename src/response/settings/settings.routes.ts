@@ -1,9 +1,10 @@
 import { Type } from 'typebox';
 import { InvalidField, NotFound } from '../../platform/errors.js';
 import { type App, AUTH_ERRORS, authenticate, ErrorResponse, requireAdmin } from '../../platform/http.js';
+import { listPage, NEXT_CURSOR_HEADER } from '../../platform/pagination.js';
 import { auditContextOf } from '../audit/audit.routes.js';
 import type { ResponseDeps } from '../deps.js';
-import { findSetting, listSettings, type SettingRow } from './settings.repository.js';
+import { findSetting, listSettings, SETTING_ORDER, type SettingRow, settingKey } from './settings.repository.js';
 import {
   SettingCreate,
   SettingKeyParams,
@@ -64,12 +65,23 @@ export function registerSettingRoutes(app: App, deps: ResponseDeps): void {
       schema: {
         tags,
         security,
-        summary: 'One page of settings in key order',
+        summary: `One page of settings in key order (the next page: ${NEXT_CURSOR_HEADER})`,
         querystring: SettingsQuery,
         response: { 200: Type.Array(SettingOut), ...AUTH_ERRORS },
       },
     },
-    async (req) => (await listSettings(db, req.query)).map(settingOut),
+    async (req, reply) => {
+      const filters = { prefix: req.query.prefix };
+      const rows = await listPage(
+        reply,
+        SETTING_ORDER,
+        req.query,
+        filters,
+        (page) => listSettings(db, filters, page),
+        settingKey,
+      );
+      return rows.map(settingOut);
+    },
   );
 
   app.get(

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { normalizeUsername, type UserRecord, usernameKey } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
+import { type KeyOf, keyset, type PageRequest, prefixBound } from '../../platform/pagination.js';
 import type { ResponseDatabase, UsersTable } from '../db/schema.js';
 
 export type UserRow = Selectable<UsersTable>;
@@ -66,24 +67,57 @@ export const findUserByName = (db: Kysely<ResponseDatabase>, username: string) =
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
 
+/**
+ * Users are listed by name: their username key, unique among live users, so it is the whole sort key
+ * (platform/pagination.ts).
+ */
+export const USER_ORDER = keyset('users', ['text']);
+export const userKey = (u: Pick<UserRow, 'username_key'>): KeyOf<typeof USER_ORDER.parts> => [u.username_key];
+
 export interface UserFilter {
-  limit: number;
-  offset: number;
   /** The user of that name, in any case or Unicode form. */
   username?: string;
+  /** Users whose name starts with this, in any case or Unicode form. */
+  q?: string;
+  /** The users with this email, in any ASCII case. */
+  email?: string;
   is_active?: boolean;
   /** A type's id, or "none" for users without one. */
   profile_type_id?: string;
 }
 
-export function listUsers(db: Kysely<ResponseDatabase>, opts: UserFilter) {
+/**
+ * One page of live users in name order, `page.limit + 1` rows at most (the extra one says another page
+ * follows). Each filter has an index ending with the sort key (migration 0009), so a page is one range.
+ */
+export function listUsersQuery(
+  db: Kysely<ResponseDatabase>,
+  f: UserFilter,
+  page: PageRequest<KeyOf<typeof USER_ORDER.parts>>,
+) {
   let q = db.selectFrom('users').selectAll().where('deleted_at', 'is', null);
-  if (opts.username !== undefined) q = q.where('username_key', '=', usernameKey(opts.username));
-  if (opts.is_active !== undefined) q = q.where('is_active', '=', opts.is_active ? 1 : 0);
-  if (opts.profile_type_id === 'none') q = q.where('profile_type_id', 'is', null);
-  else if (opts.profile_type_id !== undefined) q = q.where('profile_type_id', '=', opts.profile_type_id);
-  return q.orderBy('created_at').orderBy('id').limit(opts.limit).offset(opts.offset).execute();
+  if (f.username !== undefined) q = q.where('username_key', '=', usernameKey(f.username));
+  if (f.q !== undefined) {
+    const from = usernameKey(f.q);
+    const to = prefixBound(from);
+    // One lower bound only: SQLite ranges an index by one of them and filters by the other.
+    if (!page.after || page.after[0] < from) q = q.where('username_key', '>=', from);
+    if (to !== undefined) q = q.where('username_key', '<', to);
+  }
+  const { email } = f;
+  if (email !== undefined) q = q.where((eb) => eb(eb.fn('lower', ['email']), '=', eb.fn('lower', [eb.val(email)])));
+  if (f.is_active !== undefined) q = q.where('is_active', '=', f.is_active ? 1 : 0);
+  if (f.profile_type_id === 'none') q = q.where('profile_type_id', 'is', null);
+  else if (f.profile_type_id !== undefined) q = q.where('profile_type_id', '=', f.profile_type_id);
+  const { after } = page;
+  if (after) q = q.where('username_key', '>', after[0]);
+  return q
+    .orderBy('username_key')
+    .limit(page.limit + 1)
+    .offset(page.offset);
 }
+
+export const listUsers = (...args: Parameters<typeof listUsersQuery>) => listUsersQuery(...args).execute();
 
 /** Inserts a new user (version 1) and returns its row; its export record is the caller's (createUser). */
 export async function insertUser(db: Kysely<ResponseDatabase>, input: NewUser): Promise<UserRow> {

@@ -8,9 +8,10 @@ import {
   requireAdmin,
   requireSelfOrAdmin,
 } from '../../platform/http.js';
+import { listPage, NEXT_CURSOR_HEADER } from '../../platform/pagination.js';
 import { auditContextOf } from '../audit/audit.routes.js';
 import type { ResponseDeps } from '../deps.js';
-import { findUser, listUsers, type UserRow } from './users.repository.js';
+import { findUser, listUsers, USER_ORDER, type UserRow, userKey } from './users.repository.js';
 import {
   ResetPassword,
   ResetPasswordOut,
@@ -76,11 +77,23 @@ export function registerUserRoutes(app: App, deps: ResponseDeps): void {
       schema: {
         tags: ['users'],
         security: [{ bearer: [] }],
+        summary: `One page of users in name order (the next page: ${NEXT_CURSOR_HEADER})`,
         querystring: UsersQuery,
         response: { 200: Type.Array(UserOut), ...AUTH_ERRORS },
       },
     },
-    async (req) => (await listUsers(db, req.query)).map(userOut),
+    async (req, reply) => {
+      const { limit: _l, offset: _o, cursor: _c, ...filters } = req.query;
+      const rows = await listPage(
+        reply,
+        USER_ORDER,
+        req.query,
+        filters,
+        (page) => listUsers(db, filters, page),
+        userKey,
+      );
+      return rows.map(userOut);
+    },
   );
 
   app.get(

@@ -56,6 +56,16 @@ export const UsersQuery = Type.Object({
   username: Type.Optional(
     Type.String({ minLength: 1, maxLength: 256, description: 'A username, in any case or Unicode form' }),
   ),
+  q: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'Users whose name starts with this, in any case or Unicode form',
+    }),
+  ),
+  email: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 320, description: 'Users with this email, in any (ASCII) case' }),
+  ),
   is_active: Type.Optional(Type.Boolean()),
   profile_type_id: Type.Optional(
     Type.Union([Type.String({ format: 'uuid' }), Type.Literal('none')], {
