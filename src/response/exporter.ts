@@ -14,6 +14,7 @@ import type { Logger } from '../platform/logger.js';
 import type { ResponseDatabase } from './db/schema.js';
 import { currentGeneration } from './generation.js';
 import { pruneBatches } from './retention.js';
+import { recordSnapshot, unchangedSnapshot } from './snapshot-state.js';
 
 export interface ExportContext {
   readonly db: Kysely<ResponseDatabase>;
@@ -39,6 +40,11 @@ export interface ExportResult {
   exported_at: string;
   /** Snapshot runs: how many batch files the snapshot's stamps let go (see `retentionS`). */
   pruned?: number;
+  /**
+   * Snapshot runs: `written`, or `unchanged` when nothing changed since the snapshot in place, which
+   * stays (no file is written: `file` is null and `count` 0).
+   */
+  snapshot?: 'written' | 'unchanged';
 }
 
 class NothingToClaim extends Error {}
@@ -234,14 +240,23 @@ export type SnapshotSource = (trx: Kysely<ResponseDatabase>) => AsyncIterable<st
  * Writes `<stream>_latest.json`: every row, deletions included as tombstones, stamped with the newest
  * batch of each covered stream. It is read in one transaction (a consistent snapshot: REPEATABLE READ on
  * PostgreSQL, a WAL read snapshot on SQLite), so each batch up to the stamp is reflected in it.
+ *
+ * Unless `always`, a stream unchanged since the snapshot in place (snapshot-state.ts) is not written
+ * again: the result says `unchanged`, and only the tidying and pruning run.
  */
 export async function exportSnapshot(
   ctx: ExportContext,
   stream: Stream,
   source: SnapshotSource,
+  opts: { always?: boolean } = {},
 ): Promise<ExportResult> {
   const spec = SNAPSHOT_OF[stream];
   if (!spec) throw new Error(`stream ${stream} has no snapshot`);
+  const kept = opts.always ? undefined : await unchangedSnapshot(ctx.db, ctx.exchangeDir, stream, ctx.signingKey.id);
+  if (kept) {
+    const pruned = await tidyAfterSnapshot(ctx, spec.covers, kept);
+    return { status: 'success', count: 0, file: null, files: [], exported_at: nowIso(), pruned, snapshot: 'unchanged' };
+  }
   const written = await ctx.db
     .transaction()
     .setIsolationLevel('repeatable read')
@@ -270,15 +285,10 @@ export async function exportSnapshot(
         },
       );
     });
-  await housekeeping(ctx, spec.covers);
-  let pruned = 0;
-  if (ctx.retentionS !== undefined) {
-    // The stamps just written: a snapshot kept in place instead of ours (`kept`) is newer, so it carries
-    // at least as much.
-    const covers = written.header.covers ?? {};
-    for (const s of spec.covers)
-      pruned += await pruneBatches(ctx.db, ctx.exchangeDir, s, covers[s] ?? 0, ctx.retentionS);
-  }
+  await recordSnapshot(ctx.db, ctx.exchangeDir, stream);
+  // The stamps just written: a snapshot kept in place instead of ours (`kept`) is newer, so it carries
+  // at least as much.
+  const pruned = await tidyAfterSnapshot(ctx, spec.covers, written.header.covers ?? {});
   return {
     status: 'success',
     count: written.header.count,
@@ -286,5 +296,20 @@ export async function exportSnapshot(
     files: [written.path],
     exported_at: nowIso(),
     pruned,
+    snapshot: 'written',
   };
+}
+
+/** What every snapshot run does, written or not: housekeeping, and pruning what the snapshot in place carries. */
+async function tidyAfterSnapshot(
+  ctx: ExportContext,
+  covered: readonly Stream[],
+  covers: Record<string, number>,
+): Promise<number> {
+  await housekeeping(ctx, covered);
+  let pruned = 0;
+  if (ctx.retentionS !== undefined) {
+    for (const s of covered) pruned += await pruneBatches(ctx.db, ctx.exchangeDir, s, covers[s] ?? 0, ctx.retentionS);
+  }
+  return pruned;
 }
