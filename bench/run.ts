@@ -1,6 +1,7 @@
 /**
  * `npm run bench` (add `-- --quick` for a small version in under a minute): starts what it measures,
- * runs each case of issue 6, and issue 10's case 6 (sync latency through an rsync mirror), prints one
+ * runs each case of issue 6, issue 10's case 6 (sync latency through an rsync mirror) and issue 13's case 7
+ * (a million users and settings, on SQLite and PostgreSQL: ~N min at full size), prints one
  * table and writes bench/results/<date>.json.
  *
  *   --quick          small sizes and short loads (CI may run this; nothing depends on its numbers)
@@ -19,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { type ApiResult, runApi } from './cases/api.js';
 import { type FloorResult, runFloor } from './cases/floor.js';
 import { type LatencyResult, runLatency } from './cases/latency.js';
+import { type MillionResult, runMillion } from './cases/million.js';
 import { type MirrorLatencyResult, runMirrorLatency } from './cases/mirror-latency.js';
 import { prepareSnapshotCluster, runSnapshot, type SnapshotResult } from './cases/snapshot.js';
 import { runThroughput, type ThroughputResult } from './cases/throughput.js';
@@ -31,14 +33,22 @@ const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
 });
 const quick = args.quick ?? false;
-const only = new Set((args.only ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? '1,2,3,4,5,6,7').split(',').map((s) => s.trim()));
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const postgresUrl = process.env.NETSYNC_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 // Mirror resets each wait for the next copy (half a second on average): fewer of them.
 const SIZES = quick
-  ? { resets: 20, mirrorResets: 10, changes: 5_000, settings: 10_000, users: 1_000, durationS: 2 }
-  : { resets: 200, mirrorResets: 50, changes: 100_000, settings: 100_000, users: 10_000, durationS: 10 };
+  ? { resets: 20, mirrorResets: 10, changes: 5_000, settings: 10_000, users: 1_000, durationS: 2, million: 20_000 }
+  : {
+      resets: 200,
+      mirrorResets: 50,
+      changes: 100_000,
+      settings: 100_000,
+      users: 10_000,
+      durationS: 10,
+      million: 1_000_000,
+    };
 const CONNECTIONS = 50;
 const WORKERS = [1, 4];
 
@@ -49,6 +59,7 @@ const results: {
   throughput: ThroughputResult[];
   snapshot?: SnapshotResult;
   api?: ApiResult[];
+  million?: MillionResult[];
 } = { throughput: [] };
 const errors: { case: string; error: string }[] = [];
 
@@ -129,6 +140,12 @@ if (only.has('3') || only.has('4')) {
   } finally {
     await cluster.stop();
   }
+}
+
+if (only.has('7')) {
+  await step('7 a million users and settings', async () => {
+    results.million = await runMillion({ redisUrl, postgresUrl, n: SIZES.million, say });
+  });
 }
 
 const loadAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -240,6 +257,42 @@ function renderReport(): string {
       verdict(a.result.rps >= 10_000 && a.result.failed === 0),
       f ? `${n(f.http_bare.rps)} req/s: bare node:http` : '',
       f ? ratio(f.http_bare.rps / a.result.rps) : '',
+    ]);
+  }
+  for (const m of results.million ?? []) {
+    const mb = (x: number) => `${n(x)} MB`;
+    const at = `${n(m.n)} users + settings, ${m.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`;
+    rows.push([
+      `7 scheduled run, nothing changed, ${at}`,
+      `${n(m.unchanged_ms.median)} / ${ms(m.unchanged_ms.max)} (median / max)`,
+      '<50 ms',
+      verdict(m.unchanged_ms.max < 50),
+      '',
+      '',
+    ]);
+    rows.push([
+      `7 full snapshot export, ${at} (${mb(m.bytes / 2 ** 20)})`,
+      `${n(m.export_s)} s, peak RSS +${mb(m.export_rss_growth_mb)}`,
+      '≤10× floor, ≤+100 MB',
+      verdict(m.export_s <= 10 * m.floor_export_s && m.export_rss_growth_mb <= 100),
+      `${n(m.floor_export_s)} s: fsync'd write of the same bytes`,
+      ratio(m.export_s / m.floor_export_s),
+    ]);
+    rows.push([
+      `7 snapshot import, ${at}`,
+      `${n(m.import_s)} s, peak RSS +${mb(m.import_rss_growth_mb)}`,
+      '≤3× floor, ≤+100 MB',
+      verdict(m.import_s <= 3 * m.floor_import_s && m.import_rss_growth_mb <= 100),
+      `${n(m.floor_import_s)} s: raw insert of the rows`,
+      ratio(m.import_s / m.floor_import_s),
+    ]);
+    rows.push([
+      `7 password change to the Request side, ${at}`,
+      `${n(m.latency_big_ms.median)} / ${ms(m.latency_big_ms.p99)} (median / p99)`,
+      'as with an empty DB',
+      '',
+      `${n(m.latency_empty_ms.median)} / ${ms(m.latency_empty_ms.p99)}: the same, empty DB`,
+      ratio(m.latency_big_ms.median / m.latency_empty_ms.median),
     ]);
   }
   if (f) {
