@@ -29,14 +29,17 @@ const FLUSH_BYTES = 1 << 20;
 /**
  * Writes an exchange file so that no reader ever sees a partial one and a power cut leaves no empty one:
  * the record lines stream into an owner-only temporary file in the same folder, the header is filled in,
- * the file is fsync'd, renamed over `name` and the folder fsync'd. Records are consumed one at a time.
+ * the file is fsync'd, renamed over `name` and the folder fsync'd. Records are consumed a line or a page at a time.
  */
 export async function writeExchangeFile(
   dir: string,
   name: string,
   fields: HeaderFields,
-  /** Each record as its JSON text (one line, as JSON.stringify makes it). */
-  lines: Iterable<string> | AsyncIterable<string>,
+  /**
+   * Each record as its JSON text (one line, as JSON.stringify makes it), alone or in arrays of lines (a
+   * page of rows: hashed and written as one piece, without a step per record).
+   */
+  lines: Iterable<string | readonly string[]> | AsyncIterable<string | readonly string[]>,
   key: SigningKey,
   opts: {
     /**
@@ -64,18 +67,20 @@ export async function writeExchangeFile(
       await file.write(buf, 0, buf.length, position);
       position += buf.length;
     };
-    const push = async (s: string) => {
+    const push = (s: string) => {
       pending.push(s);
       pendingBytes += s.length;
-      if (pendingBytes >= FLUSH_BYTES) await flush();
     };
-    await push(`${RECORDS_OPEN}\n`);
+    push(`${RECORDS_OPEN}\n`);
     let count = 0;
-    for await (const line of lines) {
-      hash.update(line);
-      hash.update('\n');
-      await push(count === 0 ? line : `,\n${line}`);
-      count++;
+    for await (const item of lines) {
+      const page = typeof item === 'string' ? [item] : item;
+      if (page.length === 0) continue;
+      // The checksum covers each line followed by "\n"; the file separates them with ",\n".
+      hash.update(`${page.join('\n')}\n`);
+      push(`${count === 0 ? '' : ',\n'}${page.join(',\n')}`);
+      count += page.length;
+      if (pendingBytes >= FLUSH_BYTES) await flush();
     }
     const header: Header = {
       format: FORMAT,
@@ -85,7 +90,7 @@ export async function writeExchangeFile(
       sha256: hash.digest('hex'),
       key_id: key.id,
     };
-    await push(`${count === 0 ? '' : '\n'}${RECORDS_CLOSE}\n${signatureLine(signatureOf(key, header))}`);
+    push(`${count === 0 ? '' : '\n'}${RECORDS_CLOSE}\n${signatureLine(signatureOf(key, header))}`);
     await flush();
     await file.write(headerLine(header), 0, 'utf8');
     await file.sync();

@@ -187,12 +187,26 @@ async function writeClaimedBatches(ctx: ExportContext, stream: Stream): Promise<
   return { files, count };
 }
 
+/**
+ * True when `stream` has changes no batch holds yet. Read without a lock, so a scheduled run with nothing
+ * waiting takes no write lock; a change committed just after is one a claim would have missed too (its
+ * own fast-path run, or the next scheduled one, exports it).
+ */
+const hasWaiting = async (db: Kysely<ResponseDatabase>, stream: Stream) =>
+  (await db
+    .selectFrom('outbox')
+    .select('id')
+    .where('stream', '=', stream)
+    .where('batch_seq', 'is', null)
+    .limit(1)
+    .executeTakeFirst()) !== undefined;
+
 /** Claims all waiting changes of the streams given into batches and writes every unwritten batch. */
 export async function exportChanges(ctx: ExportContext, streams: readonly Stream[]): Promise<ExportResult> {
   const files: string[] = [];
   let count = 0;
   for (const stream of streams) {
-    while ((await claimBatch(ctx, stream)) !== undefined) {}
+    if (await hasWaiting(ctx.db, stream)) while ((await claimBatch(ctx, stream)) !== undefined) {}
     // What the stream's batches refer to goes out first, so the importer need not wait for it.
     for (const s of [...(REQUIRES[stream] ?? []), stream]) {
       const written = await writeClaimedBatches(ctx, s);
@@ -233,8 +247,8 @@ async function housekeeping(ctx: ExportContext, streams: readonly Stream[]): Pro
   }
 }
 
-/** Source of a snapshot's records: the current rows of its table as exchange records, streamed. */
-export type SnapshotSource = (trx: Kysely<ResponseDatabase>) => AsyncIterable<string>;
+/** Source of a snapshot's records: the current rows of its table as exchange-record lines, a page at a time. */
+export type SnapshotSource = (trx: Kysely<ResponseDatabase>) => AsyncIterable<readonly string[]>;
 
 /**
  * Writes `<stream>_latest.json`: every row, deletions included as tombstones, stamped with the newest

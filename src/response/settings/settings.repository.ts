@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { SettingRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
+import { keysetPages } from '../../platform/keyset.js';
 import { startsWith } from '../../platform/sql.js';
 import type { ResponseDatabase, SettingsTable } from '../db/schema.js';
 
@@ -73,9 +74,9 @@ export function updateSetting(
     .executeTakeFirst();
 }
 
-/** Every setting, tombstones included, as exchange-record lines, read 1000 rows at a time. */
-export async function* settingLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string> {
-  for await (const row of db.selectFrom('settings').selectAll().orderBy('id').stream(1000)) {
-    yield JSON.stringify(settingRecord(row));
-  }
+/** Every setting, tombstones included, as exchange-record lines, a page of them at a time. */
+export async function* settingLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string[]> {
+  const page = (after: string, limit: number) =>
+    db.selectFrom('settings').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute();
+  for await (const rows of keysetPages(page)) yield rows.map((r) => JSON.stringify(settingRecord(r)));
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { normalizeUsername, type UserRecord, usernameKey } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
+import { keysetPages } from '../../platform/keyset.js';
 import type { ResponseDatabase, UsersTable } from '../db/schema.js';
 
 export type UserRow = Selectable<UsersTable>;
@@ -173,9 +174,9 @@ export async function updatePassword(
   return row?.password_version;
 }
 
-/** Every user, tombstones included, as exchange-record lines, read 1000 rows at a time. */
-export async function* userLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string> {
-  for await (const row of db.selectFrom('users').selectAll().orderBy('id').stream(1000)) {
-    yield JSON.stringify(userRecord(row));
-  }
+/** Every user, tombstones included, as exchange-record lines, a page of them at a time. */
+export async function* userLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string[]> {
+  const page = (after: string, limit: number) =>
+    db.selectFrom('users').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute();
+  for await (const rows of keysetPages(page)) yield rows.map((r) => JSON.stringify(userRecord(r)));
 }
