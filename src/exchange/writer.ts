@@ -37,7 +37,7 @@ export async function writeExchangeFile(
   fields: HeaderFields,
   /**
    * Each record as its JSON text (one line, as JSON.stringify makes it), alone or in arrays of lines (a
-   * page of rows: hashed and written as one piece, without a step per record).
+   * page of rows: no asynchronous step per record).
    */
   lines: Iterable<string | readonly string[]> | AsyncIterable<string | readonly string[]>,
   key: SigningKey,
@@ -74,12 +74,14 @@ export async function writeExchangeFile(
     push(`${RECORDS_OPEN}\n`);
     let count = 0;
     for await (const item of lines) {
-      const page = typeof item === 'string' ? [item] : item;
-      if (page.length === 0) continue;
-      // The checksum covers each line followed by "\n"; the file separates them with ",\n".
-      hash.update(`${page.join('\n')}\n`);
-      push(`${count === 0 ? '' : ',\n'}${page.join(',\n')}`);
-      count += page.length;
+      // A line at a time within a page: one big string per page (to hash or write at once) costs less CPU
+      // but leaves large short-lived buffers that keep the process's RSS up (+50 MB per 100 MB written).
+      for (const line of typeof item === 'string' ? [item] : item) {
+        hash.update(line);
+        hash.update('\n');
+        push(count === 0 ? line : `,\n${line}`);
+        count++;
+      }
       if (pendingBytes >= FLUSH_BYTES) await flush();
     }
     const header: Header = {

@@ -69,6 +69,28 @@ describe.each(dialects())('a snapshot is rewritten only when something changed (
     }
   });
 
+  it("deciding that nothing changed never reads the stream's table", async () => {
+    await settle();
+    const queries: string[] = [];
+    const watched = h.exportCtx.db.withPlugin({
+      transformQuery: ({ node }) => {
+        queries.push(JSON.stringify(node));
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    });
+    const readsTable = (table: string) =>
+      queries.some((q) => q.includes(`"identifier":{"kind":"IdentifierNode","name":"${table}"}`));
+    const ctx = { ...h.exportCtx, db: watched };
+    expect((await scheduled('settings', ctx)).snapshot).toBe('unchanged');
+    expect(queries.length).toBeGreaterThan(0);
+    expect(readsTable('settings')).toBe(false);
+    // The same watch sees a written snapshot read it.
+    await fs.rm(file('settings'));
+    expect((await scheduled('settings', ctx)).snapshot).toBe('written');
+    expect(readsTable('settings')).toBe(true);
+  });
+
   it('a change makes the next run write one, stamped past it; the run after that writes none', async () => {
     await settle();
     const before = await peekHeader(file('settings'));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { ProfileTypeRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
-import { keysetPages } from '../../platform/keyset.js';
+import { PAGE_ROWS, pagesOf } from '../../platform/pages.js';
 import { containsIgnoringCase } from '../../platform/sql.js';
 import type { ProfileTypesTable, ResponseDatabase } from '../db/schema.js';
 
@@ -111,7 +111,7 @@ export async function countUsersOfType(db: Kysely<ResponseDatabase>, id: string)
 
 /** Every profile type, tombstones included, as exchange-record lines, a page of them at a time. */
 export async function* profileTypeLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string[]> {
-  const page = (after: string, limit: number) =>
-    db.selectFrom('profile_types').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute();
-  for await (const rows of keysetPages(page)) yield rows.map((r) => JSON.stringify(profileTypeRecord(r)));
+  yield* pagesOf(db.selectFrom('profile_types').selectAll().orderBy('id').stream(PAGE_ROWS), (r) =>
+    JSON.stringify(profileTypeRecord(r)),
+  );
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { SettingRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
-import { keysetPages } from '../../platform/keyset.js';
+import { PAGE_ROWS, pagesOf } from '../../platform/pages.js';
 import { startsWith } from '../../platform/sql.js';
 import type { ResponseDatabase, SettingsTable } from '../db/schema.js';
 
@@ -76,7 +76,7 @@ export function updateSetting(
 
 /** Every setting, tombstones included, as exchange-record lines, a page of them at a time. */
 export async function* settingLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string[]> {
-  const page = (after: string, limit: number) =>
-    db.selectFrom('settings').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute();
-  for await (const rows of keysetPages(page)) yield rows.map((r) => JSON.stringify(settingRecord(r)));
+  yield* pagesOf(db.selectFrom('settings').selectAll().orderBy('id').stream(PAGE_ROWS), (r) =>
+    JSON.stringify(settingRecord(r)),
+  );
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { normalizeUsername, type UserRecord, usernameKey } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
-import { keysetPages } from '../../platform/keyset.js';
+import { PAGE_ROWS, pagesOf } from '../../platform/pages.js';
 import type { ResponseDatabase, UsersTable } from '../db/schema.js';
 
 export type UserRow = Selectable<UsersTable>;
@@ -176,7 +176,7 @@ export async function updatePassword(
 
 /** Every user, tombstones included, as exchange-record lines, a page of them at a time. */
 export async function* userLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string[]> {
-  const page = (after: string, limit: number) =>
-    db.selectFrom('users').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute();
-  for await (const rows of keysetPages(page)) yield rows.map((r) => JSON.stringify(userRecord(r)));
+  yield* pagesOf(db.selectFrom('users').selectAll().orderBy('id').stream(PAGE_ROWS), (r) =>
+    JSON.stringify(userRecord(r)),
+  );
 }
