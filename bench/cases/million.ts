@@ -86,10 +86,13 @@ async function runOn(
   const tag = Math.random().toString(36).slice(2, 8);
   const schemas = [`nsb_mresp_${tag}`, `nsb_mreq_${tag}`, `nsb_mfloor_${tag}`];
   const pgUrl = (schema: string) => `${opts.postgresUrl}?schema=${schema}`;
-  const env: Record<string, string> =
-    dialect === 'postgres'
+  const env: Record<string, string> = {
+    // The users snapshot takes ~400 bytes an account: 405 MB at a million, over the 256 MiB default.
+    MAX_EXCHANGE_FILE_BYTES: String(2 ** 31),
+    ...(dialect === 'postgres'
       ? { RESPONSE_DATABASE_URL: pgUrl(schemas[0] as string), REQUEST_DATABASE_URL: pgUrl(schemas[1] as string) }
-      : {};
+      : {}),
+  };
   const cluster = await Cluster.create({ name: `million-${dialect}`, redisUrl: opts.redisUrl, env });
   const redis = redisConnection(cluster.redisUrl);
   const respQueue = createQueue(RESPONSE_QUEUE, cluster.prefix, redis);
