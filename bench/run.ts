@@ -272,7 +272,7 @@ function renderReport(): string {
     ]);
     rows.push([
       `7 full snapshot export, ${at} (${mb(m.bytes / 2 ** 20)})`,
-      `${n(m.export_s)} s, peak RSS +${mb(m.export_rss_growth_mb)}`,
+      `${n(m.export_s)} s (CPU ${n(m.export_cpu_s)} s), peak RSS +${mb(m.export_rss_growth_mb)}`,
       '≤10× floor, ≤+100 MB',
       verdict(m.export_s <= 10 * m.floor_export_s && m.export_rss_growth_mb <= 100),
       `${n(m.floor_export_s)} s: fsync'd write of the same bytes`,
@@ -280,7 +280,7 @@ function renderReport(): string {
     ]);
     rows.push([
       `7 snapshot import, ${at}`,
-      `${n(m.import_s)} s, peak RSS +${mb(m.import_rss_growth_mb)}`,
+      `${n(m.import_s)} s (CPU ${n(m.import_cpu_s)} s), peak RSS +${mb(m.import_rss_growth_mb)}`,
       '≤3× floor, ≤+100 MB',
       verdict(m.import_s <= 3 * m.floor_import_s && m.import_rss_growth_mb <= 100),
       `${n(m.floor_import_s)} s: raw insert of the rows`,

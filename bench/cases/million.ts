@@ -15,7 +15,7 @@ import type { RequestDatabase } from '../../src/request/db/schema.js';
 import { REQUEST_QUEUE } from '../../src/request/tasks/registry.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { RESPONSE_QUEUE } from '../../src/response/tasks/registry.js';
-import { ADMIN, Cluster, memoryOf, waitUntil } from '../lib/cluster.js';
+import { ADMIN, Cluster, cpuSecondsOf, memoryOf, waitUntil } from '../lib/cluster.js';
 import { call, login } from '../lib/http.js';
 import { type Summary, summarize } from '../lib/stats.js';
 import { fileFloor } from './floor.js';
@@ -42,8 +42,12 @@ export interface MillionResult {
   /** One scheduled run of each snapshot task with nothing changed, in ms. */
   readonly unchanged_ms: Summary;
   readonly export_s: number;
+  /** CPU seconds the Response worker spent on it (less noisy than seconds on a shared machine). */
+  readonly export_cpu_s: number;
   readonly floor_export_s: number;
   readonly import_s: number;
+  /** CPU seconds the Request worker spent from the resume to both snapshots applied. */
+  readonly import_cpu_s: number;
   readonly floor_import_s: number;
   readonly export_rss_growth_mb: number;
   readonly import_rss_growth_mb: number;
@@ -129,10 +133,12 @@ async function runOn(
     const exporter = cluster.find('response-worker-1');
     const exportBefore = memoryOf(exporter.pid)?.peak_rss_mb ?? Number.NaN;
     let exportS = 0;
+    const exportCpu = cpuSecondsOf(exporter.pid);
     for (const task of ['export_users', 'export_settings_to_request_network']) {
       const job = await runJob(respQueue, task, { snapshot: true, rewrite: true }, 600_000);
       exportS += runSeconds(job);
     }
+    const exportCpuS = cpuSecondsOf(exporter.pid) - exportCpu;
     const exportGrowth = (memoryOf(exporter.pid)?.peak_rss_mb ?? Number.NaN) - exportBefore;
     const files = ['users/users_latest.json', 'settings/settings_latest.json'].map((f) =>
       path.join(cluster.exchangeDir, f),
@@ -162,9 +168,11 @@ async function runOn(
     if (await applied()) throw new Error('the snapshots were applied while the Request queue was paused');
     // From the resume to both snapshots applied (polled every 50 ms): the import jobs' pick-up included.
     const resumed = performance.now();
+    const importCpu = cpuSecondsOf(importer.pid);
     await reqQueue.resume();
     await waitUntil(applied, 'the snapshots to be applied', 900_000, 50);
     const importS = (performance.now() - resumed) / 1000;
+    const importCpuS = cpuSecondsOf(importer.pid) - importCpu;
     const importGrowth = (memoryOf(importer.pid)?.peak_rss_mb ?? Number.NaN) - importBefore;
     const held = await reqK
       .selectFrom('settings')
@@ -188,8 +196,10 @@ async function runOn(
       bytes,
       unchanged_ms: summarize(unchanged),
       export_s: exportS,
+      export_cpu_s: exportCpuS,
       floor_export_s: floorExport,
       import_s: importS,
+      import_cpu_s: importCpuS,
       floor_import_s: floorImport,
       export_rss_growth_mb: exportGrowth,
       import_rss_growth_mb: importGrowth,
