@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (add `-- --quick` for a small version in under a minute): starts what it measures,
  * runs each case of issue 6, issue 10's case 6 (sync latency through an rsync mirror) and issue 13's case 7
- * (a million users and settings, on SQLite and PostgreSQL: ~N min at full size), prints one
+ * (a million users and settings, on SQLite and PostgreSQL: ~15 min at full size on a loaded 2-core machine), prints one
  * table and writes bench/results/<date>.json.
  *
  *   --quick          small sizes and short loads (CI may run this; nothing depends on its numbers)
