@@ -1,7 +1,9 @@
 /**
  * `npm run bench` (add `-- --quick` for a small version in under a minute): starts what it measures,
- * runs each case of issue 6, issue 10's case 6 (sync latency through an rsync mirror) and issue 13's
- * case 7 (list pages at a million rows), prints one table and writes bench/results/<date>.json.
+ * runs each case of issue 6, issue 10's case 6 (sync latency through an rsync mirror), and issue 13's
+ * case 7 (list pages at a million rows) and case 8 (a million users and settings, on SQLite and
+ * PostgreSQL: ~15 min at full size on a loaded 2-core machine), prints one table and writes
+ * bench/results/<date>.json.
  *
  *   --quick          small sizes and short loads (CI may run this; nothing depends on its numbers)
  *   --only=1,2,5     run only these cases
@@ -21,6 +23,7 @@ import { type ApiResult, runApi } from './cases/api.js';
 import { type FloorResult, runFloor } from './cases/floor.js';
 import { type LatencyResult, runLatency } from './cases/latency.js';
 import { type ListsResult, runLists } from './cases/lists.js';
+import { type MillionResult, runMillion } from './cases/million.js';
 import { type MirrorLatencyResult, runMirrorLatency } from './cases/mirror-latency.js';
 import { prepareSnapshotCluster, runSnapshot, type SnapshotResult } from './cases/snapshot.js';
 import { runThroughput, type ThroughputResult } from './cases/throughput.js';
@@ -33,7 +36,7 @@ const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
 });
 const quick = args.quick ?? false;
-const only = new Set((args.only ?? '1,2,3,4,5,6,7').split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? '1,2,3,4,5,6,7,8').split(',').map((s) => s.trim()));
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const postgresUrl = process.env.NETSYNC_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -48,6 +51,7 @@ const SIZES = quick
       durationS: 2,
       listRows: 10_000,
       listSamples: 10,
+      million: 20_000,
     }
   : {
       resets: 200,
@@ -58,6 +62,7 @@ const SIZES = quick
       durationS: 10,
       listRows: 1_000_000,
       listSamples: 100,
+      million: 1_000_000,
     };
 const CONNECTIONS = 50;
 const WORKERS = [1, 4];
@@ -70,6 +75,7 @@ const results: {
   snapshot?: SnapshotResult;
   api?: ApiResult[];
   lists?: ListsResult;
+  million?: MillionResult[];
 } = { throughput: [] };
 const errors: { case: string; error: string }[] = [];
 
@@ -155,6 +161,12 @@ if (only.has('3') || only.has('4')) {
 if (only.has('7')) {
   await step('7 lists', async () => {
     results.lists = await runLists({ redisUrl, postgresUrl, rows: SIZES.listRows, samples: SIZES.listSamples }, say);
+  });
+}
+
+if (only.has('8')) {
+  await step('8 a million users and settings', async () => {
+    results.million = await runMillion({ redisUrl, postgresUrl, n: SIZES.million, say });
   });
 }
 
@@ -280,6 +292,42 @@ function renderReport(): string {
       verdict(p.ms.p95 < 100),
       '',
       '',
+    ]);
+  }
+  for (const m of results.million ?? []) {
+    const mb = (x: number) => `${n(x)} MB`;
+    const at = `${n(m.n)} users + settings, ${m.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`;
+    rows.push([
+      `8 scheduled run, nothing changed, ${at}`,
+      `${n(m.unchanged_ms.median)} / ${ms(m.unchanged_ms.max)} (median / max)`,
+      '<50 ms',
+      verdict(m.unchanged_ms.max < 50),
+      '',
+      '',
+    ]);
+    rows.push([
+      `8 full snapshot export, ${at} (${mb(m.bytes / 2 ** 20)})`,
+      `${n(m.export_s)} s (CPU ${n(m.export_cpu_s)} s), peak RSS +${mb(m.export_rss_growth_mb)}`,
+      '≤10× floor, ≤+100 MB',
+      verdict(m.export_s <= 10 * m.floor_export_s && m.export_rss_growth_mb <= 100),
+      `${n(m.floor_export_s)} s: fsync'd write of the same bytes`,
+      ratio(m.export_s / m.floor_export_s),
+    ]);
+    rows.push([
+      `8 snapshot import, ${at}`,
+      `${n(m.import_s)} s (CPU ${n(m.import_cpu_s)} s), peak RSS +${mb(m.import_rss_growth_mb)}`,
+      '≤3× floor, ≤+100 MB',
+      verdict(m.import_s <= 3 * m.floor_import_s && m.import_rss_growth_mb <= 100),
+      `${n(m.floor_import_s)} s: raw insert of the rows`,
+      ratio(m.import_s / m.floor_import_s),
+    ]);
+    rows.push([
+      `8 password change to the Request side, ${at}`,
+      `${n(m.latency_big_ms.median)} / ${ms(m.latency_big_ms.p99)} (median / p99)`,
+      'as with an empty DB',
+      '',
+      `${n(m.latency_empty_ms.median)} / ${ms(m.latency_empty_ms.p99)}: the same, empty DB`,
+      ratio(m.latency_big_ms.median / m.latency_empty_ms.median),
     ]);
   }
   if (f) {

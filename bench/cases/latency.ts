@@ -50,20 +50,21 @@ export async function runLatency(opts: { redisUrl: string; resets: number }): Pr
 export async function measureResets(
   responseUrl: string,
   requestUrl: string,
-  opts: { resets: number; pollMs: number; spreadMs?: number; timeoutMs?: number },
+  opts: { resets: number; pollMs: number; spreadMs?: number; timeoutMs?: number; username?: string },
 ): Promise<LatencyResult> {
   const R = responseUrl;
+  const username = opts.username ?? 'bench_user';
   const Q = requestUrl;
   const timeoutMs = opts.timeoutMs ?? 70_000;
   const admin = await login(R, ADMIN.username, ADMIN.password);
   let password = 'Bench-start-1';
   const created = await call<{ id: string }>(`${R}/users`, {
     token: admin,
-    body: { username: 'bench_user', password },
+    body: { username, password },
   });
   if (created.status !== 201) throw new Error(`create user: ${created.status} ${JSON.stringify(created.body)}`);
   const id = created.body.id;
-  await waitUntil(() => canLogin(Q, 'bench_user', password), 'the new user to sync', timeoutMs);
+  await waitUntil(() => canLogin(Q, username, password), 'the new user to sync', timeoutMs);
 
   const sync: number[] = [];
   const request: number[] = [];
@@ -79,14 +80,14 @@ export async function measureResets(
     request.push(answered - sent);
     for (;;) {
       const t = performance.now();
-      const ok = await canLogin(Q, 'bench_user', next);
+      const ok = await canLogin(Q, username, next);
       logins.push(performance.now() - t);
       if (ok) break;
       if (performance.now() - answered > timeoutMs) throw new Error(`reset ${i} did not sync within ${timeoutMs} ms`);
       await sleep(opts.pollMs);
     }
     sync.push(performance.now() - answered);
-    if (await canLogin(Q, 'bench_user', password)) oldAccepted++;
+    if (await canLogin(Q, username, password)) oldAccepted++;
     password = next;
   }
   return {

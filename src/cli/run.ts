@@ -10,8 +10,8 @@ const TASKS: Record<string, { network: Network; data: object }> = {
   ...Object.fromEntries(
     Object.keys(RESPONSE_TASKS).map((name) => [
       name,
-      // A manual export writes the snapshot too, as the scheduled one does.
-      { network: 'response' as const, data: { snapshot: true } satisfies ExportTaskData },
+      // A manual export writes the snapshot too, even when nothing changed since the one in place.
+      { network: 'response' as const, data: { snapshot: true, rewrite: true } satisfies ExportTaskData },
     ]),
   ),
   [IMPORT_TASK]: { network: 'request', data: { trigger: 'manual' } satisfies ImportTaskData },

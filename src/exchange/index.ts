@@ -1,5 +1,6 @@
 export * from './batch-files.js';
 export * from './file-format.js';
+export * from './file-identity.js';
 export * from './generation.js';
 export * from './heartbeat.js';
 export * from './keys.js';

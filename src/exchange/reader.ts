@@ -13,6 +13,7 @@ import {
   sameDigest,
   signatureMatches,
 } from './file-format.js';
+import { identityOfStats } from './file-identity.js';
 import type { TrustedKeys } from './keys.js';
 import { type RecordOf, recordProblem } from './records.js';
 import type { Stream } from './streams.js';
@@ -115,11 +116,21 @@ export async function openExchangeFile<S extends Stream>(
  * @returns undefined when there is no such file or its header cannot be read
  */
 export async function peekHeader(file: string): Promise<Header | undefined> {
+  return (await peekFile(file))?.header;
+}
+
+/**
+ * `peekHeader`, with the identity (file-identity.ts) of the very file the header was read from: both come
+ * from one open descriptor, so a file renamed over `file` meanwhile cannot pair one's header with the
+ * other's identity.
+ */
+export async function peekFile(file: string): Promise<{ header: Header; identity: string } | undefined> {
   const handle = await fs.open(file, FS.O_RDONLY | FS.O_NOFOLLOW).catch(() => undefined);
   if (!handle) return undefined;
   try {
-    const header = await readHeader(handle, (await handle.stat()).size);
-    return headerProblem(header) ? undefined : header;
+    const st = await handle.stat();
+    const header = await readHeader(handle, st.size);
+    return headerProblem(header) ? undefined : { header, identity: identityOfStats(st) };
   } catch {
     return undefined;
   } finally {

@@ -14,6 +14,7 @@ import type { Logger } from '../platform/logger.js';
 import type { ResponseDatabase } from './db/schema.js';
 import { currentGeneration } from './generation.js';
 import { pruneBatches } from './retention.js';
+import { recordSnapshot, unchangedSnapshot } from './snapshot-state.js';
 
 export interface ExportContext {
   readonly db: Kysely<ResponseDatabase>;
@@ -39,6 +40,11 @@ export interface ExportResult {
   exported_at: string;
   /** Snapshot runs: how many batch files the snapshot's stamps let go (see `retentionS`). */
   pruned?: number;
+  /**
+   * Snapshot runs: `written`, or `unchanged` when nothing changed since the snapshot in place, which
+   * stays (no file is written: `file` is null and `count` 0).
+   */
+  snapshot?: 'written' | 'unchanged';
 }
 
 class NothingToClaim extends Error {}
@@ -181,12 +187,26 @@ async function writeClaimedBatches(ctx: ExportContext, stream: Stream): Promise<
   return { files, count };
 }
 
+/**
+ * True when `stream` has changes no batch holds yet. Read without a lock, so a scheduled run with nothing
+ * waiting takes no write lock; a change committed just after is one a claim would have missed too (its
+ * own fast-path run, or the next scheduled one, exports it).
+ */
+const hasWaiting = async (db: Kysely<ResponseDatabase>, stream: Stream) =>
+  (await db
+    .selectFrom('outbox')
+    .select('id')
+    .where('stream', '=', stream)
+    .where('batch_seq', 'is', null)
+    .limit(1)
+    .executeTakeFirst()) !== undefined;
+
 /** Claims all waiting changes of the streams given into batches and writes every unwritten batch. */
 export async function exportChanges(ctx: ExportContext, streams: readonly Stream[]): Promise<ExportResult> {
   const files: string[] = [];
   let count = 0;
   for (const stream of streams) {
-    while ((await claimBatch(ctx, stream)) !== undefined) {}
+    if (await hasWaiting(ctx.db, stream)) while ((await claimBatch(ctx, stream)) !== undefined) {}
     // What the stream's batches refer to goes out first, so the importer need not wait for it.
     for (const s of [...(REQUIRES[stream] ?? []), stream]) {
       const written = await writeClaimedBatches(ctx, s);
@@ -227,21 +247,30 @@ async function housekeeping(ctx: ExportContext, streams: readonly Stream[]): Pro
   }
 }
 
-/** Source of a snapshot's records: the current rows of its table as exchange records, streamed. */
-export type SnapshotSource = (trx: Kysely<ResponseDatabase>) => AsyncIterable<string>;
+/** Source of a snapshot's records: the current rows of its table as exchange-record lines, a page at a time. */
+export type SnapshotSource = (trx: Kysely<ResponseDatabase>) => AsyncIterable<readonly string[]>;
 
 /**
  * Writes `<stream>_latest.json`: every row, deletions included as tombstones, stamped with the newest
  * batch of each covered stream. It is read in one transaction (a consistent snapshot: REPEATABLE READ on
  * PostgreSQL, a WAL read snapshot on SQLite), so each batch up to the stamp is reflected in it.
+ *
+ * Unless `always`, a stream unchanged since the snapshot in place (snapshot-state.ts) is not written
+ * again: the result says `unchanged`, and only the tidying and pruning run.
  */
 export async function exportSnapshot(
   ctx: ExportContext,
   stream: Stream,
   source: SnapshotSource,
+  opts: { always?: boolean } = {},
 ): Promise<ExportResult> {
   const spec = SNAPSHOT_OF[stream];
   if (!spec) throw new Error(`stream ${stream} has no snapshot`);
+  const kept = opts.always ? undefined : await unchangedSnapshot(ctx.db, ctx.exchangeDir, stream, ctx.signingKey.id);
+  if (kept) {
+    const pruned = await tidyAfterSnapshot(ctx, spec.covers, kept);
+    return { status: 'success', count: 0, file: null, files: [], exported_at: nowIso(), pruned, snapshot: 'unchanged' };
+  }
   const written = await ctx.db
     .transaction()
     .setIsolationLevel('repeatable read')
@@ -270,15 +299,10 @@ export async function exportSnapshot(
         },
       );
     });
-  await housekeeping(ctx, spec.covers);
-  let pruned = 0;
-  if (ctx.retentionS !== undefined) {
-    // The stamps just written: a snapshot kept in place instead of ours (`kept`) is newer, so it carries
-    // at least as much.
-    const covers = written.header.covers ?? {};
-    for (const s of spec.covers)
-      pruned += await pruneBatches(ctx.db, ctx.exchangeDir, s, covers[s] ?? 0, ctx.retentionS);
-  }
+  await recordSnapshot(ctx.db, ctx.exchangeDir, stream);
+  // The stamps just written: a snapshot kept in place instead of ours (`kept`) is newer, so it carries
+  // at least as much.
+  const pruned = await tidyAfterSnapshot(ctx, spec.covers, written.header.covers ?? {});
   return {
     status: 'success',
     count: written.header.count,
@@ -286,5 +310,20 @@ export async function exportSnapshot(
     files: [written.path],
     exported_at: nowIso(),
     pruned,
+    snapshot: 'written',
   };
+}
+
+/** What every snapshot run does, written or not: housekeeping, and pruning what the snapshot in place carries. */
+async function tidyAfterSnapshot(
+  ctx: ExportContext,
+  covered: readonly Stream[],
+  covers: Record<string, number>,
+): Promise<number> {
+  await housekeeping(ctx, covered);
+  let pruned = 0;
+  if (ctx.retentionS !== undefined) {
+    for (const s of covered) pruned += await pruneBatches(ctx.db, ctx.exchangeDir, s, covers[s] ?? 0, ctx.retentionS);
+  }
+  return pruned;
 }

@@ -95,8 +95,10 @@ export async function applyWithinLimit(
  * Counts the accounts a file removes: live and active on the Request side before the file, deleted or
  * inactive once its newest record for them is applied (a record applies only over an older version). A
  * snapshot is the whole set, so a live account it does not list counts too: the Response side no longer
- * has it. Keeps one small entry per account the file names (a file's records are already bounded by
- * MAX_EXCHANGE_FILE_BYTES).
+ * has it. Keeps one small entry per account the file names that was live before it (a file's records
+ * are already bounded by MAX_EXCHANGE_FILE_BYTES); a snapshot's accounts that were not live cannot
+ * count, and each is named once (one record per row of the Response side's table), so they are not
+ * kept: a million-account snapshot applied to an empty Request side keeps nothing (it kept ~200 MB).
  */
 class Removals {
   private liveBefore = 0;
@@ -129,6 +131,7 @@ class Removals {
       for (const id of fresh) {
         const r = held.get(id);
         const live = r !== undefined && r.deleted_at === null && Number(r.is_active) === 1;
+        if (this.snapshot && !live) continue;
         this.seen.set(id, { wasLive: live, version: r ? Number(r.version) : Number.NEGATIVE_INFINITY, removed: !live });
       }
     }

@@ -231,4 +231,19 @@ export const responseMigrations = (dialect: Dialect): Record<string, Migration> 
       }
     },
   },
+  '0010_export_snapshots': {
+    async up(db: Kysely<unknown>) {
+      // Per snapshot stream, the snapshot last written: a scheduled export whose stream has not changed
+      // since (same generation, same stamps, same key, the same file still in place) writes nothing.
+      await db.schema
+        .createTable('export_snapshots')
+        .addColumn('stream', 'text', (c) => c.primaryKey())
+        .addColumn('generation', 'text', (c) => c.notNull())
+        .addColumn('covers', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('identity', 'text', (c) => c.notNull())
+        .addColumn('written_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 });

@@ -9,6 +9,7 @@ export interface ResponseDatabase {
   outbox: OutboxTable;
   export_streams: ExportStreamsTable;
   export_batches: ExportBatchesTable;
+  export_snapshots: ExportSnapshotsTable;
   exchange_generation: ExchangeGenerationTable;
   audit_log: AuditLogTable;
 }
@@ -87,6 +88,21 @@ export interface ExportBatchesTable {
   written_at: string | null;
   /** JSON `{stream: seq}`: the batches of other streams this one's records refer to (see REQUIRES). */
   requires: string | null;
+}
+
+/**
+ * Per snapshot stream, the snapshot file last written (or found newer in place): what it was stamped with
+ * and which file it is, so a scheduled export can tell that nothing changed without reading the table.
+ */
+export interface ExportSnapshotsTable {
+  stream: Stream;
+  generation: string;
+  /** JSON `{stream: seq}`: the header's `covers`. */
+  covers: string;
+  key_id: string;
+  /** The file's identity (exchange/file-identity.ts) when it was written: another one means it was replaced. */
+  identity: string;
+  written_at: string;
 }
 
 /** One row: the generation this database writes (exchange/generation.ts). */

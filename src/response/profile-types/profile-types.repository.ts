@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { ProfileTypeRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
+import { PAGE_ROWS, pagesOf } from '../../platform/pages.js';
 import { type KeyOf, keyset, type PageRequest } from '../../platform/pagination.js';
 import { containsIgnoringCase } from '../../platform/sql.js';
 import type { ProfileTypesTable, ResponseDatabase } from '../db/schema.js';
@@ -130,9 +131,9 @@ export async function countUsersOfType(db: Kysely<ResponseDatabase>, id: string)
   return Number(n);
 }
 
-/** Every profile type, tombstones included, as exchange-record lines, read 1000 rows at a time. */
-export async function* profileTypeLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string> {
-  for await (const row of db.selectFrom('profile_types').selectAll().orderBy('id').stream(1000)) {
-    yield JSON.stringify(profileTypeRecord(row));
-  }
+/** Every profile type, tombstones included, as exchange-record lines, a page of them at a time. */
+export async function* profileTypeLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string[]> {
+  yield* pagesOf(db.selectFrom('profile_types').selectAll().orderBy('id').stream(PAGE_ROWS), (r) =>
+    JSON.stringify(profileTypeRecord(r)),
+  );
 }

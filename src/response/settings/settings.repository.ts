@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { SettingRecord } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
+import { PAGE_ROWS, pagesOf } from '../../platform/pages.js';
 import { type KeyOf, keyset, type PageRequest, prefixBound } from '../../platform/pagination.js';
 import type { ResponseDatabase, SettingsTable } from '../db/schema.js';
 
@@ -95,9 +96,9 @@ export function updateSetting(
     .executeTakeFirst();
 }
 
-/** Every setting, tombstones included, as exchange-record lines, read 1000 rows at a time. */
-export async function* settingLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string> {
-  for await (const row of db.selectFrom('settings').selectAll().orderBy('id').stream(1000)) {
-    yield JSON.stringify(settingRecord(row));
-  }
+/** Every setting, tombstones included, as exchange-record lines, a page of them at a time. */
+export async function* settingLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string[]> {
+  yield* pagesOf(db.selectFrom('settings').selectAll().orderBy('id').stream(PAGE_ROWS), (r) =>
+    JSON.stringify(settingRecord(r)),
+  );
 }

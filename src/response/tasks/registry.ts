@@ -17,8 +17,16 @@ import { userLines } from '../users/users.repository.js';
 export const RESPONSE_QUEUE = 'response';
 
 export interface ExportTaskData {
-  /** Also write the whole-set snapshot (the scheduled run does; the fast path after a change does not). */
+  /**
+   * Also write the whole-set snapshot (the scheduled run does; the fast path after a change does not),
+   * when its streams changed since the one in place (exporter.ts: the result says `unchanged` otherwise).
+   */
   snapshot?: boolean;
+  /**
+   * With `snapshot`: write it even when nothing changed. Manual runs (`netsync run`, `POST /tasks/{name}`)
+   * do: an operator heals a Request side that refused the snapshot in place with one.
+   */
+  rewrite?: boolean;
   /** For the log only: which user's change asked for this run (the first, when changes share a run). */
   user_id?: string;
 }
@@ -81,15 +89,16 @@ export async function runResponseTask(
   const rebase = await settleGeneration(ctx.db, ctx.exchangeDir, ctx.logger, () => snapshotEveryStream(ctx), writes);
   const changes = await exportChanges(ctx, spec.streams);
   if (!data.snapshot || !spec.snapshot) return { ...changes, files: [...rebase, ...changes.files] };
-  const snap = await exportSnapshot(ctx, spec.snapshot.stream, spec.snapshot.source);
+  const snap = await exportSnapshot(ctx, spec.snapshot.stream, spec.snapshot.source, { always: data.rewrite === true });
   return { ...snap, count: snap.count, files: [...rebase, ...changes.files, ...snap.files] };
 }
 
-/** Every stream's snapshot: what a new generation writes before any of its batches. */
+/** Every stream's snapshot, written whatever changed: what a new generation writes before any of its batches. */
 async function snapshotEveryStream(ctx: ExportContext): Promise<string[]> {
   const files: string[] = [];
   for (const spec of Object.values(RESPONSE_TASKS) as TaskSpec[]) {
-    if (spec.snapshot) files.push(...(await exportSnapshot(ctx, spec.snapshot.stream, spec.snapshot.source)).files);
+    if (spec.snapshot)
+      files.push(...(await exportSnapshot(ctx, spec.snapshot.stream, spec.snapshot.source, { always: true })).files);
   }
   return files;
 }

@@ -70,7 +70,7 @@ export function registerTaskRoutes(app: App, deps: ResponseDeps): void {
         const known = Object.keys(RESPONSE_TASKS).join(', ');
         throw new NotFound('task', `no task named "${name}"; known tasks: ${known}`);
       }
-      const taskId = await deps.enqueue(name, { snapshot: true }, req.log);
+      const taskId = await deps.enqueue(name, { snapshot: true, rewrite: true }, req.log);
       if (taskId === null) throw new Unavailable('the task queue (Redis) is not answering; try again');
       req.log.info({ task: name, task_id: taskId, by: req.user.sub }, 'task run requested');
       // After the enqueue, alone: the run is in Redis, with no transaction to share, and a run that was

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { normalizeUsername, type UserRecord, usernameKey } from '../../exchange/index.js';
 import { nowIso } from '../../platform/db.js';
+import { PAGE_ROWS, pagesOf } from '../../platform/pages.js';
 import { type KeyOf, keyset, type PageRequest, prefixBound } from '../../platform/pagination.js';
 import type { ResponseDatabase, UsersTable } from '../db/schema.js';
 
@@ -207,9 +208,9 @@ export async function updatePassword(
   return row?.password_version;
 }
 
-/** Every user, tombstones included, as exchange-record lines, read 1000 rows at a time. */
-export async function* userLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string> {
-  for await (const row of db.selectFrom('users').selectAll().orderBy('id').stream(1000)) {
-    yield JSON.stringify(userRecord(row));
-  }
+/** Every user, tombstones included, as exchange-record lines, a page of them at a time. */
+export async function* userLines(db: Kysely<ResponseDatabase>): AsyncGenerator<string[]> {
+  yield* pagesOf(db.selectFrom('users').selectAll().orderBy('id').stream(PAGE_ROWS), (r) =>
+    JSON.stringify(userRecord(r)),
+  );
 }
