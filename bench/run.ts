@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (add `-- --quick` for a small version in under a minute): starts what it measures,
- * runs each case of issue 6, and issue 10's case 6 (sync latency through an rsync mirror), prints one
- * table and writes bench/results/<date>.json.
+ * runs each case of issue 6, issue 10's case 6 (sync latency through an rsync mirror) and issue 13's
+ * case 7 (logins under a burst of failed ones), prints one table and writes bench/results/<date>.json.
  *
  *   --quick          small sizes and short loads (CI may run this; nothing depends on its numbers)
  *   --only=1,2,5     run only these cases
@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { type ApiResult, runApi } from './cases/api.js';
 import { type FloorResult, runFloor } from './cases/floor.js';
 import { type LatencyResult, runLatency } from './cases/latency.js';
+import { type LoginAttackResult, runLoginAttack } from './cases/login-attack.js';
 import { type MirrorLatencyResult, runMirrorLatency } from './cases/mirror-latency.js';
 import { prepareSnapshotCluster, runSnapshot, type SnapshotResult } from './cases/snapshot.js';
 import { runThroughput, type ThroughputResult } from './cases/throughput.js';
@@ -31,7 +32,7 @@ const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
 });
 const quick = args.quick ?? false;
-const only = new Set((args.only ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? '1,2,3,4,5,6,7').split(',').map((s) => s.trim()));
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const postgresUrl = process.env.NETSYNC_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -49,6 +50,7 @@ const results: {
   throughput: ThroughputResult[];
   snapshot?: SnapshotResult;
   api?: ApiResult[];
+  login_attack?: LoginAttackResult;
 } = { throughput: [] };
 const errors: { case: string; error: string }[] = [];
 
@@ -129,6 +131,18 @@ if (only.has('3') || only.has('4')) {
   } finally {
     await cluster.stop();
   }
+}
+
+if (only.has('7')) {
+  await step('7 login under attack', async () => {
+    results.login_attack = await runLoginAttack({
+      redisUrl,
+      burst: 1000,
+      concurrency: quick ? 20 : 50,
+      // Cheaper than the default 12, so the unbounded run ends in seconds; the ratios are what matter.
+      bcryptCost: quick ? 6 : 10,
+    });
+  });
 }
 
 const loadAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -241,6 +255,26 @@ function renderReport(): string {
       f ? `${n(f.http_bare.rps)} req/s: bare node:http` : '',
       f ? ratio(f.http_bare.rps / a.result.rps) : '',
     ]);
+  }
+  const la = results.login_attack;
+  if (la) {
+    const quiet = la.scenarios.find((x) => x.name === 'quiet');
+    for (const sc of la.scenarios) {
+      const burstText =
+        sc.name === 'quiet'
+          ? ''
+          : `; burst ${n(sc.burst_s)} s: ${n(sc.verifications)} bcrypt (401), ${n(sc.throttled)} refused early (429)` +
+            (sc.other ? `, ${sc.other} other` : '');
+      rows.push([
+        `7 login p50/p99 of a normal user, ${sc.name === 'quiet' ? 'no burst' : `${n(la.burst)} failed logins for one username from ${sc.name}`} (cost ${la.bcrypt_cost})`,
+        `${n(sc.normal_ms.median)} / ${ms(sc.normal_ms.p99)} (n ${sc.normal_ms.n})${burstText}; API CPU ${n(sc.api_cpu_s)} s`,
+        // The last scenario is the comparison: the per-username limit off, as before issue 13.
+        sc.name === 'quiet' || sc.name.includes('=0') ? '' : '≤100 bcrypt (the per-username limit)',
+        sc.name === 'quiet' || sc.name.includes('=0') ? '' : verdict(sc.verifications <= 100 && sc.other === 0),
+        quiet && sc !== quiet ? `${n(quiet.normal_ms.p99)} ms: p99 with no burst` : '',
+        quiet && sc !== quiet ? ratio(sc.normal_ms.p99 / quiet.normal_ms.p99) : '',
+      ]);
+    }
   }
   if (f) {
     const lat = (x: { median: number; p99: number }) => `${n(x.median)} / ${ms(x.p99)}`;
