@@ -144,6 +144,8 @@ export class Sessions extends SessionSignals implements SessionCheck {
   /** Moves with every message heard and every (re)subscription: a read that saw it move is not kept. */
   private epoch = 0;
   private listening = false;
+  /** Until the first subscription succeeds or fails, a check waits for it (briefly) instead of reading the database. */
+  private starting = true;
   private readonly subscriber: Redis;
   private subscribed: Promise<void>;
   private onSubscribed: () => void = () => undefined;
@@ -168,9 +170,16 @@ export class Sessions extends SessionSignals implements SessionCheck {
         () => {
           this.forget();
           this.listening = true;
+          this.starting = false;
           this.onSubscribed();
         },
-        () => undefined,
+        (err: Error) => {
+          this.starting = false;
+          this.logger.warn(
+            { err: err.message },
+            'could not subscribe to session changes; checking tokens in the database',
+          );
+        },
       );
     });
     this.subscriber.on('close', () => {
@@ -208,7 +217,10 @@ export class Sessions extends SessionSignals implements SessionCheck {
   async accepts(claims: TokenClaims): Promise<boolean> {
     if (typeof claims.sv !== 'number' || typeof claims.jti !== 'string') return false;
     // The first checks of a process wait (briefly) for its subscription, as the MGET they replace did.
-    if (!this.listening && this.redis.status === 'ready') await within(this.subscribed, REDIS_DEADLINE_MS);
+    if (!this.listening && this.starting && this.redis.status === 'ready') {
+      await within(this.subscribed, REDIS_DEADLINE_MS);
+      this.starting = false;
+    }
     if (!this.listening) return (await this.versionOf(claims.sub)) === claims.sv;
     await turn();
     await turn();
