@@ -1,9 +1,9 @@
 /**
  * `npm run bench` (add `-- --quick` for a small version in under a minute): starts what it measures,
  * runs each case of issue 6, issue 10's case 6 (sync latency through an rsync mirror), and issue 13's
- * case 7 (list pages at a million rows) and case 8 (a million users and settings, on SQLite and
- * PostgreSQL: ~15 min at full size on a loaded 2-core machine), prints one table and writes
- * bench/results/<date>.json.
+ * case 7 (list pages at a million rows), case 8 (a million users and settings, on SQLite and
+ * PostgreSQL: ~15 min at full size on a loaded 2-core machine) and case 9 (logins under a burst of
+ * failed ones), prints one table and writes bench/results/<date>.json.
  *
  *   --quick          small sizes and short loads (CI may run this; nothing depends on its numbers)
  *   --only=1,2,5     run only these cases
@@ -23,6 +23,7 @@ import { type ApiResult, runApi } from './cases/api.js';
 import { type FloorResult, runFloor } from './cases/floor.js';
 import { type LatencyResult, runLatency } from './cases/latency.js';
 import { type ListsResult, runLists } from './cases/lists.js';
+import { type LoginAttackResult, runLoginAttack } from './cases/login-attack.js';
 import { type MillionResult, runMillion } from './cases/million.js';
 import { type MirrorLatencyResult, runMirrorLatency } from './cases/mirror-latency.js';
 import { prepareSnapshotCluster, runSnapshot, type SnapshotResult } from './cases/snapshot.js';
@@ -36,7 +37,7 @@ const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
 });
 const quick = args.quick ?? false;
-const only = new Set((args.only ?? '1,2,3,4,5,6,7,8').split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? '1,2,3,4,5,6,7,8,9').split(',').map((s) => s.trim()));
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const postgresUrl = process.env.NETSYNC_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -76,6 +77,7 @@ const results: {
   api?: ApiResult[];
   lists?: ListsResult;
   million?: MillionResult[];
+  login_attack?: LoginAttackResult;
 } = { throughput: [] };
 const errors: { case: string; error: string }[] = [];
 
@@ -167,6 +169,18 @@ if (only.has('7')) {
 if (only.has('8')) {
   await step('8 a million users and settings', async () => {
     results.million = await runMillion({ redisUrl, postgresUrl, n: SIZES.million, say });
+  });
+}
+
+if (only.has('9')) {
+  await step('9 login under attack', async () => {
+    results.login_attack = await runLoginAttack({
+      redisUrl,
+      burst: 1000,
+      concurrency: quick ? 20 : 50,
+      // Cheaper than the default 12, so the unbounded run ends in seconds; the ratios are what matter.
+      bcryptCost: quick ? 6 : 8,
+    });
   });
 }
 
@@ -329,6 +343,26 @@ function renderReport(): string {
       `${n(m.latency_empty_ms.median)} / ${ms(m.latency_empty_ms.p99)}: the same, empty DB`,
       ratio(m.latency_big_ms.median / m.latency_empty_ms.median),
     ]);
+  }
+  const la = results.login_attack;
+  if (la) {
+    const quiet = la.scenarios.find((x) => x.name === 'quiet');
+    for (const sc of la.scenarios) {
+      const burstText =
+        sc.name === 'quiet'
+          ? ''
+          : `; burst ${n(sc.burst_s)} s: ${n(sc.verifications)} bcrypt (401), ${n(sc.throttled)} refused early (429)` +
+            (sc.other ? `, ${sc.other} other` : '');
+      rows.push([
+        `9 login p50/p99 of a normal user, ${sc.name === 'quiet' ? 'no burst' : `${n(la.burst)} failed logins for one username from ${sc.name}`} (cost ${la.bcrypt_cost})`,
+        `${n(sc.normal_ms.median)} / ${ms(sc.normal_ms.p99)} (n ${sc.normal_ms.n})${burstText}; API CPU ${n(sc.api_cpu_s)} s`,
+        // The last scenario is the comparison: the per-username limit off, as before issue 13.
+        sc.name === 'quiet' || sc.name.includes('=0') ? '' : '≤100 bcrypt (the per-username limit)',
+        sc.name === 'quiet' || sc.name.includes('=0') ? '' : verdict(sc.verifications <= 100 && sc.other === 0),
+        quiet && sc !== quiet ? `${n(quiet.normal_ms.p99)} ms: p99 with no burst` : '',
+        quiet && sc !== quiet ? ratio(sc.normal_ms.p99 / quiet.normal_ms.p99) : '',
+      ]);
+    }
   }
   if (f) {
     const lat = (x: { median: number; p99: number }) => `${n(x.median)} / ${ms(x.p99)}`;

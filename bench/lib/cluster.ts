@@ -173,6 +173,7 @@ export class Cluster {
       // The latency case observes a sync by logging in until the new password works: no throttle.
       LOGIN_MAX_FAILURES: '0',
       LOGIN_MAX_FAILURES_PER_CLIENT: '0',
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '0',
       HOST: '127.0.0.1',
       RESPONSE_PORT: String(await freePort()),
       REQUEST_PORT: String(await freePort()),

@@ -70,6 +70,12 @@ export interface Config {
    */
   readonly loginMaxFailuresPerClient: number;
   /**
+   * Failed logins allowed per username over all clients in 15 minutes before 429: bounds the bcrypt work a
+   * guesser with many addresses can cause, and slows only the account guessed at. Default 100; 0 turns
+   * this limit off.
+   */
+  readonly loginMaxFailuresPerAccount: number;
+  /**
    * Browser origins (`https://host[:port]`) allowed to call the APIs from their pages (CORS). Default none:
    * CORS is closed, and browsers refuse cross-origin pages the answers.
    */
@@ -257,6 +263,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     shutdownGraceS: integer(env, 'SHUTDOWN_GRACE_S', 10, 0, 3600),
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 0, 1_000_000),
     loginMaxFailuresPerClient: integer(env, 'LOGIN_MAX_FAILURES_PER_CLIENT', 50, 0, 1_000_000),
+    loginMaxFailuresPerAccount: integer(env, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 100, 0, 1_000_000),
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     trustProxy: proxies(env, 'TRUST_PROXY'),
     tokenTtlS: integer(env, 'TOKEN_TTL_S', 3600, 1, 30 * 86_400),

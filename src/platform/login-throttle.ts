@@ -7,7 +7,9 @@ import { within } from './within.js';
 
 /**
  * The failed-login throttle: a sliding window (a log of failure times, not fixed buckets, so no burst at a
- * bucket's edge) per client and username, and one per client over all usernames. An attempt is counted
+ * bucket's edge) per client and username, one per client over all usernames, and one per username over
+ * all clients (so a guesser with many addresses still causes bounded bcrypt work, and slows only the
+ * account it guesses at). An attempt is counted
  * as a failure when it starts, before the password is checked, and un-counted when it succeeds: so
  * parallel guesses cannot all slip past the check while the first is still hashing.
  */
@@ -34,6 +36,8 @@ export interface ThrottleLimits {
   readonly perUsername: number;
   /** Failures allowed per client over all usernames in the window; 0 turns this limit off. */
   readonly perClient: number;
+  /** Failures allowed per username over all clients in the window; 0 or absent turns this limit off. */
+  readonly perAccount?: number;
   readonly windowMs: number;
 }
 
@@ -46,7 +50,8 @@ export const LOGIN_WINDOW_MS = 15 * 60_000;
  */
 const sameAccount = (username: string) => username.normalize('NFKC').toLowerCase();
 
-const off = (limits: ThrottleLimits) => limits.perUsername === 0 && limits.perClient === 0;
+const off = (limits: ThrottleLimits) =>
+  limits.perUsername === 0 && limits.perClient === 0 && (limits.perAccount ?? 0) === 0;
 const ALWAYS: LoginAttempt = { allowed: true, succeeded: async () => undefined, abandoned: async () => undefined };
 
 /**
@@ -68,6 +73,7 @@ export class MemoryLoginThrottle implements LoginThrottle {
     const keys = [
       { key: `u\u0000${client}\u0000${sameAccount(username)}`, limit: this.limits.perUsername },
       { key: `c\u0000${client}`, limit: this.limits.perClient },
+      { key: `a\u0000${sameAccount(username)}`, limit: this.limits.perAccount ?? 0 },
     ].filter((k) => k.limit > 0);
     let waitMs = 0;
     for (const { key, limit } of keys) {
@@ -107,16 +113,17 @@ export class MemoryLoginThrottle implements LoginThrottle {
 /**
  * One atomic step per attempt, on Redis's clock (so API processes with skewed clocks agree): drop what
  * left the window, refuse with the wait when a limit is reached, else record the attempt in both logs.
- * KEYS: per-username log, per-client log. ARGV: window ms, the two limits, a unique suffix.
+ * KEYS: per-client-and-username log, per-client log, per-username log. ARGV: window ms, the first two
+ * limits, a unique suffix, the third limit.
  * Returns {wait ms, member}: wait 0 means allowed.
  */
 const BEGIN = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
-local limits = { tonumber(ARGV[2]), tonumber(ARGV[3]) }
+local limits = { tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5]) }
 local wait = 0
-for i = 1, 2 do
+for i = 1, 3 do
   if limits[i] > 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
     local n = redis.call('ZCARD', KEYS[i])
@@ -128,7 +135,7 @@ for i = 1, 2 do
 end
 if wait > 0 then return { wait, '' } end
 local member = string.format('%d-%s', now, ARGV[4])
-for i = 1, 2 do
+for i = 1, 3 do
   if limits[i] > 0 then
     redis.call('ZADD', KEYS[i], now, member)
     redis.call('PEXPIRE', KEYS[i], window)
@@ -138,12 +145,13 @@ return { 0, member }
 `;
 
 /**
- * The end of an allowed attempt. KEYS: per-username log, per-client log. ARGV: the attempt's member, and
+ * The end of an allowed attempt. KEYS: the three logs, as BEGIN's. ARGV: the attempt's member, and
  * '1' when it succeeded (the client's failures for that username are forgotten) or '0' when abandoned.
  */
 const END = `
 if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) else redis.call('ZREM', KEYS[1], ARGV[1]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 0
 `;
 
@@ -154,7 +162,10 @@ const END_CMD = 'netsyncLoginThrottleEnd';
 export interface RedisThrottleOptions {
   /** The network's Redis (the API's queue connection); may be down. */
   readonly redis: () => Promise<IRedisClient>;
-  /** Keys are `<keyPrefix>:c:<client>` and `<keyPrefix>:u:<client>:<hmac of the username>`. */
+  /**
+   * Keys are `<keyPrefix>:c:<client>`, `<keyPrefix>:u:<client>:<hmac of the username>` and
+   * `<keyPrefix>:a:<hmac of the username>`.
+   */
   readonly keyPrefix: string;
   /**
    * Keys a username's HMAC, so Redis never holds a typed name in clear (people type their password in
@@ -185,16 +196,20 @@ export class RedisLoginThrottle implements LoginThrottle {
   async begin(client: string, username: string): Promise<LoginAttempt> {
     const { limits, keyPrefix } = this.opts;
     if (off(limits)) return ALWAYS;
-    const userKey = `${keyPrefix}:u:${client}:${createHmac('sha256', this.opts.secret).update(sameAccount(username)).digest('base64url')}`;
+    const account = createHmac('sha256', this.opts.secret).update(sameAccount(username)).digest('base64url');
+    const userKey = `${keyPrefix}:u:${client}:${account}`;
     const clientKey = `${keyPrefix}:c:${client}`;
+    const accountKey = `${keyPrefix}:a:${account}`;
     const answer = await this.ask((redis) =>
       redis.runCommand(BEGIN_CMD, [
         userKey,
         clientKey,
+        accountKey,
         limits.windowMs,
         limits.perUsername,
         limits.perClient,
         randomBytes(6).toString('hex'),
+        limits.perAccount ?? 0,
       ]),
     );
     if (answer === undefined) return this.fallback.begin(client, username);
@@ -202,7 +217,9 @@ export class RedisLoginThrottle implements LoginThrottle {
     if (waitMs > 0) return { allowed: false, retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)) };
     // Best effort: when Redis fails here, the attempt stays counted as a failure, erring towards safety.
     const end = (succeeded: boolean) => async () =>
-      void (await this.ask((redis) => redis.runCommand(END_CMD, [userKey, clientKey, member, succeeded ? '1' : '0'])));
+      void (await this.ask((redis) =>
+        redis.runCommand(END_CMD, [userKey, clientKey, accountKey, member, succeeded ? '1' : '0']),
+      ));
     return { allowed: true, succeeded: end(true), abandoned: end(false) };
   }
 
@@ -216,8 +233,8 @@ export class RedisLoginThrottle implements LoginThrottle {
       const redis = await within(this.opts.redis(), ms);
       if (redis?.status === 'ready') {
         if (!this.defined.has(redis)) {
-          redis.defineCommand(BEGIN_CMD, { numberOfKeys: 2, lua: BEGIN });
-          redis.defineCommand(END_CMD, { numberOfKeys: 2, lua: END });
+          redis.defineCommand(BEGIN_CMD, { numberOfKeys: 3, lua: BEGIN });
+          redis.defineCommand(END_CMD, { numberOfKeys: 3, lua: END });
           this.defined.add(redis);
         }
         const answer = await within(
@@ -261,6 +278,7 @@ export function networkLoginThrottle(deps: ThrottleDeps, network: 'response' | '
     limits: {
       perUsername: deps.config.loginMaxFailures,
       perClient: deps.config.loginMaxFailuresPerClient,
+      perAccount: deps.config.loginMaxFailuresPerAccount,
       windowMs: LOGIN_WINDOW_MS,
     },
     logger: deps.logger,

@@ -44,6 +44,7 @@ export async function machine(
       BCRYPT_COST: '4',
       LOGIN_MAX_FAILURES: '0',
       LOGIN_MAX_FAILURES_PER_CLIENT: '0',
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '0',
       LOG_LEVEL: 'info',
       SHUTDOWN_GRACE_S: '2',
       ...env,

@@ -65,6 +65,7 @@ export function testEnv(dialect: Dialect = 'sqlite', extra: Record<string, strin
     // Tests poll logins while a password syncs; the throttle has tests of its own.
     LOGIN_MAX_FAILURES: '0',
     LOGIN_MAX_FAILURES_PER_CLIENT: '0',
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: '0',
     ...extra,
   };
   const config = loadConfig(env);

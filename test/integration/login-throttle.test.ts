@@ -176,6 +176,53 @@ describe('the login throttle on the Request side', () => {
   });
 });
 
+describe('a burst of failed logins for one username from many addresses', () => {
+  let env: TestEnv;
+  const runtimes: Runtime[] = [];
+  const apps: Awaited<ReturnType<typeof startResponseApi>>[] = [];
+  beforeAll(async () => {
+    env = testEnv('sqlite', {
+      ...LIMITS,
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '5',
+      RESPONSE_JWT_SECRET: randomBytes(32).toString('base64url'),
+    });
+    // Two API instances of one network, as two processes would be: the count is shared.
+    for (let i = 0; i < 2; i++) {
+      const rt = testRuntime(env.config);
+      runtimes.push(rt);
+      apps.push(await startResponseApi(rt, { listen: false }));
+    }
+  });
+  afterAll(async () => {
+    for (const rt of runtimes) await rt.lifecycle.stop();
+    await dropKeys(env.config.redisUrl, env.config.queuePrefix);
+    await env.cleanup();
+  });
+
+  const attempt = (i: number, client: string, username: string, password: string) =>
+    (apps[i % 2] as (typeof apps)[0]).inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { 'x-forwarded-for': client },
+      payload: { username, password },
+    });
+
+  it('checks at most LOGIN_MAX_FAILURES_PER_ACCOUNT passwords, however many addresses guess, and slows only that username', async () => {
+    // Twenty guesses at once, each from an address of its own: no per-client limit is reached. A 401 is a
+    // password checked (bcrypt), a 429 one refused before bcrypt.
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => attempt(i, `198.51.100.${i + 1}`, 'admin', `guess-${i}`)),
+    );
+    const statuses = answers.map((a) => a.statusCode);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(15);
+    // The username's own spellings share the count, and the right password waits too, from a new address.
+    expect((await attempt(0, '198.51.100.101', 'ADMIN', 'Admin-pass-1')).statusCode).toBe(429);
+    // Other usernames are not slowed: a new address guessing at another name has its password checked.
+    expect((await attempt(1, '198.51.100.102', 'someone-else', 'guess')).statusCode).toBe(401);
+  });
+});
+
 describe('the login throttle while Redis is down', () => {
   let redis: SpawnedRedis;
   let redisDir: string;

@@ -49,6 +49,7 @@ describe('configuration', () => {
     ['AUDIT_RETENTION_DAYS', '1.5', /AUDIT_RETENTION_DAYS: must be a whole number from 0/],
     ['QUARANTINE_DIR', './exports/quarantine', /QUARANTINE_DIR: must be outside EXPORT_DIR/],
     ['LOGIN_MAX_FAILURES_PER_CLIENT', '-1', /LOGIN_MAX_FAILURES_PER_CLIENT: must be a whole number from 0/],
+    ['LOGIN_MAX_FAILURES_PER_ACCOUNT', '-1', /LOGIN_MAX_FAILURES_PER_ACCOUNT: must be a whole number from 0/],
     ['CORS_ORIGINS', '*', /CORS_ORIGINS: "\*" is not an origin/],
     ['CORS_ORIGINS', 'https://a.example.org/app', /CORS_ORIGINS: "https:\/\/a.example.org\/app" is not an origin/],
     ['CORS_ORIGINS', 'a.example.org', /CORS_ORIGINS: .* is not an origin/],

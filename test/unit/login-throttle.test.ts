@@ -35,6 +35,13 @@ describe('login throttle (in memory)', () => {
     expect((await t.begin('other-ip', 'user5')).allowed).toBe(true);
   });
 
+  it('counts a username over all clients, so guessing from many addresses gets throttled too', async () => {
+    const t = new MemoryLoginThrottle({ perUsername: 3, perClient: 5, perAccount: 4, windowMs: 60_000 });
+    for (let i = 0; i < 4; i++) expect((await t.begin(`ip${i}`, 'john')).allowed).toBe(true);
+    expect((await t.begin('ip9', 'John')).allowed).toBe(false);
+    expect((await t.begin('ip9', 'mary')).allowed).toBe(true);
+  });
+
   it('forgets a success, un-counts an abandoned attempt, and does nothing when off', async () => {
     const t = new MemoryLoginThrottle({ perUsername: 2, perClient: 3, windowMs: 60_000 });
     await fail(t, 'ip', 'k');
