@@ -29,7 +29,7 @@ type Editing = { mode: 'create' } | { mode: 'edit'; user: User };
 export function UsersPage() {
   const [search, setSearch] = useState('');
   const [filter, setFilter] = useState('');
-  const list = usePaged<User>(`/users${query({ username: filter })}`);
+  const list = usePaged<User>(`/users${query({ q: filter })}`);
   const types = useLoad(() => get<ProfileType[]>('/profile-types?limit=1000'), []);
   const typeName = (id: string | null) => (id ? (types.data?.find((p) => p.id === id)?.name ?? id) : t('common.none'));
   const [editing, setEditing] = useState<Editing | undefined>();
