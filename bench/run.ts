@@ -11,6 +11,7 @@
  * its own prefix and is deleted afterwards. NETSYNC_BENCH_POSTGRES_URL (default
  * postgres://postgres@127.0.0.1:5432/test) is only used for the floor's PostgreSQL commit, when it answers.
  * BENCH_CPU_PROF=<dir> makes every netsync process write a V8 CPU profile there.
+ * BENCH_KEEP_DIRS=1 keeps each case's temp folder (databases, exchange folder, every part's log); the path is logged.
  */
 import fs from 'node:fs';
 import os from 'node:os';

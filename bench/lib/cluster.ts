@@ -257,14 +257,18 @@ export class Cluster {
     return p;
   }
 
-  /** Stops every part (reverse start order), deletes its Redis keys and its temp folder. */
-  async stop(opts: { keepDir?: boolean } = {}): Promise<void> {
+  /**
+   * Stops every part (reverse start order), deletes its Redis keys and its temp folder (kept, with the
+   * parts' logs, when BENCH_KEEP_DIRS is set).
+   */
+  async stop(opts: { keepDir?: boolean } = { keepDir: process.env.BENCH_KEEP_DIRS !== undefined }): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     live.delete(this);
     await Promise.all([...this.procs].reverse().map((p) => p.stop()));
     await deleteKeys(this.redisUrl, `${this.prefix}:*`);
     if (!opts.keepDir) fs.rmSync(this.dir, { recursive: true, force: true });
+    else process.stderr.write(`bench: kept ${this.dir}\n`);
   }
 }
 
