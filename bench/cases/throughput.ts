@@ -26,6 +26,8 @@ import { seedUsers } from '../lib/seed.js';
  * the Request side's (version, hash) pair shows whether any change was lost or applied out of order.
  */
 export interface ThroughputResult {
+  /** Where both networks keep their databases. */
+  readonly database: 'sqlite' | 'postgres';
   readonly workers: number;
   readonly changes: number;
   readonly users: number;
@@ -61,11 +63,18 @@ export async function runThroughput(opts: {
   redisUrl: string;
   changes: number;
   workers: number;
+  /** Both networks' databases on this PostgreSQL server (a schema each) instead of SQLite files. */
+  postgresUrl?: string;
   /** Told when the measured load starts and when it is all applied (to cut a CPU profile to that window). */
   onWindow?: (edge: 'start' | 'end') => void;
 }): Promise<ThroughputResult> {
   const users = Math.ceil(opts.changes / ROUNDS);
-  const cluster = await Cluster.create({ name: `throughput${opts.workers}`, redisUrl: opts.redisUrl });
+  const database = opts.postgresUrl ? 'postgres' : 'sqlite';
+  const cluster = await Cluster.create({
+    name: `throughput-${database}-${opts.workers}`,
+    redisUrl: opts.redisUrl,
+    ...(opts.postgresUrl ? { postgresUrl: opts.postgresUrl } : {}),
+  });
   let respDb: Db<ResponseDatabase> | undefined;
   let reqDb: Db<RequestDatabase> | undefined;
   const redis = redisConnection(opts.redisUrl);
@@ -248,6 +257,7 @@ export async function runThroughput(opts: {
     }
     const seconds = (appliedAt - started) / 1000;
     return {
+      database,
       workers: opts.workers,
       changes: opts.changes,
       users,
