@@ -98,7 +98,8 @@ export async function watchExchange(
   // A name that appeared (not one that went, nor a temporary file a writer or rsync will rename) wakes it.
   const onStreamEvent = (dir: string) => (name: string | null) => {
     if (name === null) return wake();
-    if (isTempName(name)) return;
+    // A watcher that does not lead would only drop the wake: no look at the file (known: the lease is known).
+    if (isTempName(name) || (known && !leading)) return;
     fs.access(path.join(dir, name)).then(wake, () => undefined);
   };
   const folders = new FolderWatches(logger);
