@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hash } from '@node-rs/bcrypt';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
@@ -5,6 +6,7 @@ import { type Db, openDb } from '../../src/platform/db.js';
 import { createQueue } from '../../src/platform/queue.js';
 import { redisConnection } from '../../src/platform/redis.js';
 import type { RequestDatabase } from '../../src/request/db/schema.js';
+import { REQUEST_QUEUE } from '../../src/request/tasks/registry.js';
 import type { ResponseDatabase } from '../../src/response/db/schema.js';
 import { queueEnqueuer } from '../../src/response/deps.js';
 import { RESPONSE_QUEUE } from '../../src/response/tasks/registry.js';
@@ -18,11 +20,14 @@ import { seedUsers } from '../lib/seed.js';
  *
  * The load is what `POST /users/{id}/reset-password` does once the hash is made: changePassword (the change
  * and its outbox row in one transaction) and then the same enqueue of `sync_password_to_request_network`,
- * from this process, `LOADERS` at a time. Hashes are made ahead of time, so bcrypt is not measured.
+ * from this process, `LOADERS` at a time, each with an audit row naming an admin as the API's would. Hashes
+ * are made ahead of time, so bcrypt is not measured.
  * `users` users get `changes / users` changes each, round by round; the hash of round r is HASHES[r], so
  * the Request side's (version, hash) pair shows whether any change was lost or applied out of order.
  */
 export interface ThroughputResult {
+  /** Where both networks keep their databases. */
+  readonly database: 'sqlite' | 'postgres';
   readonly workers: number;
   readonly changes: number;
   readonly users: number;
@@ -43,22 +48,47 @@ export interface ThroughputResult {
   /** CPU seconds used during the run, per kind of process (summed over processes of that kind). */
   readonly cpu_s: Record<string, number>;
   readonly peak_rss_mb: Record<string, number>;
+  /** Task runs (BullMQ jobs finished) per side during the run: how far coalescing held them down. */
+  readonly runs: { response: number; request: number };
+  /** Commands the Redis server ran during the run (INFO commandstats; other users of it count too). */
+  readonly redis_commands: number;
 }
 
 const LOADERS = 16;
+/** Who the load's audit rows name, as a reset through the API would (an admin, an address, a request id). */
+const AUDIT = { actor: { id: randomUUID(), username: 'bench-admin' }, ip: '127.0.0.1' } as const;
 const ROUNDS = 10;
 
 export async function runThroughput(opts: {
   redisUrl: string;
   changes: number;
   workers: number;
+  /** Both networks' databases on this PostgreSQL server (a schema each) instead of SQLite files. */
+  postgresUrl?: string;
+  /** Told when the measured load starts and when it is all applied (to cut a CPU profile to that window). */
+  onWindow?: (edge: 'start' | 'end') => void;
 }): Promise<ThroughputResult> {
   const users = Math.ceil(opts.changes / ROUNDS);
-  const cluster = await Cluster.create({ name: `throughput${opts.workers}`, redisUrl: opts.redisUrl });
+  const database = opts.postgresUrl ? 'postgres' : 'sqlite';
+  const cluster = await Cluster.create({
+    name: `throughput-${database}-${opts.workers}`,
+    redisUrl: opts.redisUrl,
+    ...(opts.postgresUrl ? { postgresUrl: opts.postgresUrl } : {}),
+  });
   let respDb: Db<ResponseDatabase> | undefined;
   let reqDb: Db<RequestDatabase> | undefined;
   const redis = redisConnection(opts.redisUrl);
   const queue = createQueue(RESPONSE_QUEUE, cluster.prefix, redis);
+  const requestQueue = createQueue(REQUEST_QUEUE, cluster.prefix, redis);
+  const finished = async () => {
+    const [resp, req] = await Promise.all(
+      [queue, requestQueue].map(async (q) => {
+        const c = await q.getJobCounts('completed', 'failed');
+        return (c.completed ?? 0) + (c.failed ?? 0);
+      }),
+    );
+    return { response: resp as number, request: req as number };
+  };
   try {
     const parts: [Side, Part][] = [];
     for (let i = 0; i < opts.workers; i++) parts.push(['response', 'worker'], ['request', 'worker']);
@@ -104,12 +134,15 @@ export async function runThroughput(opts: {
 
     const cpuBefore = new Map(cluster.procs.map((p) => [p.name, cpuSecondsOf(p.pid)]));
     const redisCpuBefore = await redisCpuSeconds(redis);
+    const redisCommandsBefore = await redisCommands(redis);
+    const runsBefore = await finished();
     const benchCpuBefore = process.cpuUsage();
     const enqueue = queueEnqueuer(queue);
     const log = pino({ level: 'silent' });
     const seen = new Map<string, number>();
     let outOfOrder = 0;
 
+    opts.onWindow?.('start');
     const started = performance.now();
     let loadedAt = 0;
     const loader = (async () => {
@@ -122,7 +155,10 @@ export async function runThroughput(opts: {
           while (next < last) {
             const i = next++;
             const id = ids[i - first] as string;
-            const change = await changePassword(resp, id, hashed);
+            const change = await changePassword(resp, id, hashed, {
+              ...AUDIT,
+              requestId: `bench-${round}-${i}`,
+            });
             if (!change) throw new Error(`user ${id} vanished`);
             await enqueue('sync_password_to_request_network', { user_id: id }, log);
           }
@@ -179,6 +215,9 @@ export async function runThroughput(opts: {
       await sleep(20);
     }
     const appliedAt = performance.now();
+    opts.onWindow?.('end');
+    const redisCommandsRun = (await redisCommands(redis)) - redisCommandsBefore;
+    const runsAfter = await finished();
     const benchCpu = process.cpuUsage(benchCpuBefore);
 
     // Verify every user, both sides.
@@ -218,6 +257,7 @@ export async function runThroughput(opts: {
     }
     const seconds = (appliedAt - started) / 1000;
     return {
+      database,
       workers: opts.workers,
       changes: opts.changes,
       users,
@@ -231,9 +271,12 @@ export async function runThroughput(opts: {
       batches: Number(exported.batches),
       cpu_s: cpu,
       peak_rss_mb: rss,
+      runs: { response: runsAfter.response - runsBefore.response, request: runsAfter.request - runsBefore.request },
+      redis_commands: redisCommandsRun,
     };
   } finally {
     await queue.close().catch(() => undefined);
+    await requestQueue.close().catch(() => undefined);
     redis.disconnect();
     await respDb?.close();
     await reqDb?.close();
@@ -246,4 +289,12 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');
   const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);
   return field('used_cpu_sys') + field('used_cpu_user');
+}
+
+/** Commands the Redis server has run since it started (INFO commandstats, summed). */
+async function redisCommands(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  let n = 0;
+  for (const m of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) n += Number(m[1]);
+  return n;
 }

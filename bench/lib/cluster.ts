@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { generateSigningKey, parseSigningKey } from '../../src/exchange/keys.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -124,6 +125,11 @@ export interface ClusterOptions {
   readonly redisUrl: string;
   /** Extra or overriding environment for every part. */
   readonly env?: Record<string, string>;
+  /**
+   * A PostgreSQL server to keep both networks' databases in (a schema each, dropped at stop) instead of
+   * SQLite files.
+   */
+  readonly postgresUrl?: string;
 }
 
 /** Every cluster not yet stopped, so an interrupted bench can still stop what it started. */
@@ -146,19 +152,27 @@ export class Cluster {
     readonly dir: string,
     readonly env: Record<string, string>,
     readonly redisUrl: string,
+    /** The PostgreSQL server and the schemas to drop at stop (none on SQLite). */
+    private readonly pgSchemas: string[],
   ) {}
 
   static async create(opts: ClusterOptions): Promise<Cluster> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `netsync-bench-${opts.name}-`));
     const prefix = `nsbench_${randomBytes(5).toString('hex')}`;
     const signingKey = generateSigningKey();
+    // Schemas named after the queue prefix: unique, and told apart from other users of the server.
+    const pg = opts.postgresUrl;
+    const dbUrl = (side: string) =>
+      pg
+        ? `${pg}${pg.includes('?') ? '&' : '?'}schema=${prefix}_${side}`
+        : `sqlite:${path.join(dir, 'data', `${side}.sqlite`)}`;
     const env: Record<string, string> = {
       REDIS_URL: opts.redisUrl,
       DATA_DIR: path.join(dir, 'data'),
       EXPORT_DIR: path.join(dir, 'exports'),
       QUARANTINE_DIR: path.join(dir, 'quarantine'),
-      RESPONSE_DATABASE_URL: `sqlite:${path.join(dir, 'data', 'response.sqlite')}`,
-      REQUEST_DATABASE_URL: `sqlite:${path.join(dir, 'data', 'request.sqlite')}`,
+      RESPONSE_DATABASE_URL: dbUrl('response'),
+      REQUEST_DATABASE_URL: dbUrl('request'),
       QUEUE_PREFIX: prefix,
       // One key pair per cluster: Response parts sign with the private half, Request parts trust the public one.
       EXCHANGE_SIGNING_KEY: signingKey,
@@ -184,7 +198,13 @@ export class Cluster {
       ...opts.env,
     };
     fs.mkdirSync(env.DATA_DIR as string, { recursive: true, mode: 0o700 });
-    const cluster = new Cluster(opts.name, dir, env, opts.redisUrl);
+    const cluster = new Cluster(
+      opts.name,
+      dir,
+      env,
+      opts.redisUrl,
+      pg ? [pg, `${prefix}_response`, `${prefix}_request`] : [],
+    );
     live.add(cluster);
     return cluster;
   }
@@ -258,14 +278,33 @@ export class Cluster {
     return p;
   }
 
-  /** Stops every part (reverse start order), deletes its Redis keys and its temp folder. */
-  async stop(opts: { keepDir?: boolean } = {}): Promise<void> {
+  /**
+   * Stops every part (reverse start order), deletes its Redis keys and its temp folder (kept, with the
+   * parts' logs, when BENCH_KEEP_DIRS is set).
+   */
+  async stop(opts: { keepDir?: boolean } = { keepDir: process.env.BENCH_KEEP_DIRS !== undefined }): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     live.delete(this);
     await Promise.all([...this.procs].reverse().map((p) => p.stop()));
     await deleteKeys(this.redisUrl, `${this.prefix}:*`);
+    await dropSchemas(this.pgSchemas);
     if (!opts.keepDir) fs.rmSync(this.dir, { recursive: true, force: true });
+    else process.stderr.write(`bench: kept ${this.dir}\n`);
+  }
+}
+
+/** Drops the schemas `[url, ...names]` names (best effort, as the keys are deleted). */
+async function dropSchemas([url, ...names]: string[]): Promise<void> {
+  if (!url || names.length === 0) return;
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    for (const name of names) await client.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
+  } catch {
+    // Left behind (uniquely named) when the server does not answer any more.
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 

@@ -145,7 +145,14 @@ export async function beginCoalescedRun(
 export const RUN_HOLD_MS = 5000;
 /** How long a run waits for the one before it, at most; then it starts anyway. */
 const RUN_WAIT_MS = 10_000;
+/**
+ * A waiting run asks for the lock after 2 ms, then twice as long each time up to 16 ms: asking every
+ * 2 ms throughout made a Redis round trip per 2 ms per waiting run (a run waits for a whole run before
+ * it), about between an eighth and a half of the Redis commands of the throughput bench. A run waiting longer starts up to 16 ms
+ * after the lock is free, with that much more absorbed.
+ */
 const POLL_MS = 2;
+const MAX_POLL_MS = 16;
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
@@ -154,6 +161,7 @@ const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('
 async function runAlone(redis: Redis, key: string, stopping: () => boolean): Promise<() => Promise<void>> {
   const token = randomUUID();
   const until = Date.now() + RUN_WAIT_MS;
+  let pause = POLL_MS;
   while (Date.now() < until && !stopping()) {
     if ((await redis.set(key, token, 'PX', RUN_HOLD_MS, 'NX')) === 'OK') {
       const renew = setInterval(() => {
@@ -165,7 +173,8 @@ async function runAlone(redis: Redis, key: string, stopping: () => boolean): Pro
         await redis.eval(RELEASE, 1, key, token);
       };
     }
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    await new Promise((r) => setTimeout(r, pause));
+    pause = Math.min(pause * 2, MAX_POLL_MS);
   }
   return async () => undefined;
 }

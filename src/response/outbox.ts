@@ -1,7 +1,13 @@
 import type { Kysely } from 'kysely';
 import type { RecordOf, Stream } from '../exchange/index.js';
 import { nowIso } from '../platform/db.js';
+import { precompiled } from '../platform/precompiled.js';
 import type { ResponseDatabase } from './db/schema.js';
+
+// Every change commits one of these: built once (platform/precompiled.ts), not per change.
+const insertOutbox = precompiled((db: Kysely<ResponseDatabase>, stream: Stream, payload: string, createdAt: string) =>
+  db.insertInto('outbox').values({ stream, payload, created_at: createdAt, batch_seq: null }),
+);
 
 /**
  * Adds a change to export. Call it with the transaction that makes the change, so the two commit
@@ -12,10 +18,7 @@ export async function appendOutbox<S extends Stream>(
   stream: S,
   record: RecordOf[S],
 ): Promise<void> {
-  await trx
-    .insertInto('outbox')
-    .values({ stream, payload: JSON.stringify(record), created_at: nowIso(), batch_seq: null })
-    .execute();
+  await insertOutbox(trx, stream, JSON.stringify(record), nowIso());
 }
 
 /**

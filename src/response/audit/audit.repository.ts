@@ -1,11 +1,52 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { type KeyOf, keyset, type PageRequest } from '../../platform/pagination.js';
+import { precompiled } from '../../platform/precompiled.js';
 import type { AuditLogTable, ResponseDatabase } from '../db/schema.js';
 
 export type AuditRow = Selectable<AuditLogTable>;
 
+type Text = string | null;
+
+// Every write commits one of these: built once (platform/precompiled.ts), not per row.
+const insertAudit = precompiled(
+  (
+    db: Kysely<ResponseDatabase>,
+    at: string,
+    actorId: Text,
+    actorUsername: Text,
+    action: string,
+    targetType: string,
+    targetId: Text,
+    details: Text,
+    ip: Text,
+    requestId: Text,
+  ) =>
+    db.insertInto('audit_log').values({
+      at,
+      actor_id: actorId,
+      actor_username: actorUsername,
+      action,
+      target_type: targetType,
+      target_id: targetId,
+      details,
+      ip,
+      request_id: requestId,
+    }),
+);
+
 export const insertAuditRow = (db: Kysely<ResponseDatabase>, row: Insertable<AuditLogTable>) =>
-  db.insertInto('audit_log').values(row).execute();
+  insertAudit(
+    db,
+    row.at,
+    row.actor_id ?? null,
+    row.actor_username ?? null,
+    row.action,
+    row.target_type,
+    row.target_id ?? null,
+    row.details ?? null,
+    row.ip ?? null,
+    row.request_id ?? null,
+  );
 
 /** Audit rows are listed newest first: by `at`, then id, both descending (platform/pagination.ts). */
 export const AUDIT_ORDER = keyset('audit', ['text', 'integer']);

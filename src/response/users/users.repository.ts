@@ -5,6 +5,7 @@ import { compiledQuery } from '../../platform/compiled-query.js';
 import { nowIso } from '../../platform/db.js';
 import { PAGE_ROWS, pagesOf } from '../../platform/pages.js';
 import { type KeyOf, keyset, type PageRequest, prefixBound } from '../../platform/pagination.js';
+import { precompiled } from '../../platform/precompiled.js';
 import type { ResponseDatabase, UsersTable } from '../db/schema.js';
 
 export type UserRow = Selectable<UsersTable>;
@@ -189,6 +190,20 @@ export async function updateUser(
     .executeTakeFirst();
 }
 
+// The statement of every password change: built once (platform/precompiled.ts), not per change.
+const setPassword = precompiled((db: Kysely<ResponseDatabase>, hashedPassword: string, changedAt: string, id: string) =>
+  db
+    .updateTable('users')
+    .set((eb) => ({
+      hashed_password: hashedPassword,
+      password_version: eb('password_version', '+', 1),
+      password_changed_at: changedAt,
+    }))
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returning('password_version'),
+);
+
 /**
  * Sets a live user's password hash and bumps its password version. Called first in its transaction,
  * the update takes the row's lock before anything is read.
@@ -200,18 +215,8 @@ export async function updatePassword(
   hashedPassword: string,
   changedAt: string,
 ): Promise<number | undefined> {
-  const row = await db
-    .updateTable('users')
-    .set((eb) => ({
-      hashed_password: hashedPassword,
-      password_version: eb('password_version', '+', 1),
-      password_changed_at: changedAt,
-    }))
-    .where('id', '=', id)
-    .where('deleted_at', 'is', null)
-    .returning('password_version')
-    .executeTakeFirst();
-  return row?.password_version;
+  const { rows } = await setPassword(db, hashedPassword, changedAt, id);
+  return rows[0]?.password_version;
 }
 
 /** Every user, tombstones included, as exchange-record lines, a page of them at a time. */
