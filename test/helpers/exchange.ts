@@ -392,7 +392,7 @@ export class ChildPart {
     const [command, ...args] = [...wrap, process.execPath, '--import', 'tsx', 'src/cli/main.ts', side, part];
     this.child = spawn(command as string, args, {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...sideEnv(env, side), LOG_LEVEL: 'info', NODE_ENV: 'test' },
+      env: { ...process.env, ...sideEnv(env, side), LOG_LEVEL: env.LOG_LEVEL ?? 'info', NODE_ENV: 'test' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let buffered = '';

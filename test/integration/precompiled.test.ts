@@ -48,6 +48,18 @@ describe.each(dialects())('precompiled queries (%s)', (dialect) => {
     ]);
   });
 
+  it('reads with each call its own values, and the constants it was built with stay', async () => {
+    const byNameAndId = precompiled((d: Kysely<T>, name: string, id: string) =>
+      d.selectFrom('t').select(['id', 'name']).where('id', '=', id).where('n', '=', 0).where('name', '=', name),
+    );
+    expect((await byNameAndId(db.kysely, 'first', 'a')).rows).toEqual([{ id: 'a', name: 'first' }]);
+    expect((await byNameAndId(db.kysely, 'third', 'c')).rows).toEqual([{ id: 'c', name: 'third' }]);
+    expect((await byNameAndId(db.kysely, 'third', 'a')).rows).toEqual([]);
+    // `n = 0` was built in: b (n = 2) stays out whatever is asked.
+    await db.kysely.updateTable('t').set({ name: 'second' }).where('id', '=', 'b').execute();
+    expect((await byNameAndId(db.kysely, 'second', 'b')).rows).toEqual([]);
+  });
+
   it('refuses a query that leaves a value out', async () => {
     const dropsOne = precompiled((d: Kysely<T>, id: string, _unused: string) => d.selectFrom('t').where('id', '=', id));
     await expect(dropsOne(db.kysely, 'a', 'b')).rejects.toThrow(/uses 1 of 2 values/);

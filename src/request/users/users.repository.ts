@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { usernameKey } from '../../exchange/index.js';
-import { compiledQuery } from '../../platform/compiled-query.js';
 import { type KeyOf, keyset, type PageRequest } from '../../platform/pagination.js';
+import { precompiled } from '../../platform/precompiled.js';
 import type { CredentialsTable, ProfileTypesTable, RequestDatabase, UsersTable } from '../db/schema.js';
 
 const USER_FIELDS = [
@@ -81,13 +81,13 @@ export function listUsersQuery(
 
 export const listUsers = (...args: Parameters<typeof listUsersQuery>) => listUsersQuery(...args).execute();
 
-const liveUserById = compiledQuery((db: Kysely<RequestDatabase>, id: string) =>
+const liveUserById = precompiled((db: Kysely<RequestDatabase>, id: string) =>
   liveUsersWithType(db).where('users.id', '=', id),
 );
 
 /** The live user of that id (compiled once: `GET /users/{id}` is a hot read). */
 export const findUser = async (db: Kysely<RequestDatabase>, id: string): Promise<SyncedUserRow | undefined> =>
-  (await liveUserById(db, id))[0];
+  (await liveUserById(db, id)).rows[0];
 
 /**
  * The account logging in as `username`, in any case or Unicode form (see usernameKey): live, active and

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { normalizeUsername, type UserRecord, usernameKey } from '../../exchange/index.js';
-import { compiledQuery } from '../../platform/compiled-query.js';
 import { nowIso } from '../../platform/db.js';
 import { PAGE_ROWS, pagesOf } from '../../platform/pages.js';
 import { type KeyOf, keyset, type PageRequest, prefixBound } from '../../platform/pagination.js';
@@ -58,13 +57,13 @@ export async function sessionVersionOf(db: Kysely<ResponseDatabase>, id: string)
   return row ? sessionVersion(row) : null;
 }
 
-const liveUserById = compiledQuery((db: Kysely<ResponseDatabase>, id: string) =>
+const liveUserById = precompiled((db: Kysely<ResponseDatabase>, id: string) =>
   db.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null),
 );
 
 /** The live user of that id (compiled once: `GET /users/{id}` is a hot read). */
 export const findUser = async (db: Kysely<ResponseDatabase>, id: string): Promise<UserRow | undefined> =>
-  (await liveUserById(db, id))[0];
+  (await liveUserById(db, id)).rows[0];
 
 /** The live user `username` names, in any case or Unicode form (see usernameKey). */
 export const findUserByName = (db: Kysely<ResponseDatabase>, username: string) =>
