@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type ApiResult, runApi } from './cases/api.js';
+import { type ApiResult, restartApis, runApi } from './cases/api.js';
 import { type FloorResult, runFloor } from './cases/floor.js';
 import { type LatencyResult, runLatency } from './cases/latency.js';
 import { type ListsResult, runLists } from './cases/lists.js';
@@ -162,7 +162,18 @@ if (only.has('3') || only.has('4')) {
     });
     if (only.has('4')) {
       await step('4 API reads', async () => {
-        results.api = await runApi(cluster, { userIds, connections: CONNECTIONS, durationS: SIZES.durationS });
+        results.api = await runApi(cluster, {
+          userIds,
+          connections: CONNECTIONS,
+          durationS: SIZES.durationS,
+          processes: 1,
+        });
+      });
+      await step('4 API reads, API_PROCESSES=2', async () => {
+        await restartApis(cluster, 2);
+        results.api?.push(
+          ...(await runApi(cluster, { userIds, connections: CONNECTIONS, durationS: SIZES.durationS, processes: 2 })),
+        );
       });
     }
   } finally {
@@ -298,11 +309,14 @@ function renderReport(): string {
     ]);
   }
   for (const a of results.api ?? []) {
+    // Issue 13: a share of what bare node:http serves in the same run (one process, 50 connections).
+    const share = a.endpoint.startsWith('GET /settings') ? 0.15 : 0.4;
     rows.push([
-      `4 ${a.endpoint}, ${a.network === 'response' ? 'Response' : 'Request'} API`,
-      `${n(a.result.rps)} req/s, p99 ${ms(a.result.p99_ms)}${a.result.failed ? `, ${a.result.failed} failed` : ''}`,
-      '≥10,000 req/s',
-      verdict(a.result.rps >= 10_000 && a.result.failed === 0),
+      `4 ${a.endpoint}, ${a.network === 'response' ? 'Response' : 'Request'} API, API_PROCESSES=${a.processes ?? 1}`,
+      `${n(a.result.rps)} req/s, p99 ${ms(a.result.p99_ms)}${a.result.failed ? `, ${a.result.failed} failed` : ''}` +
+        (f ? ` (${n(a.result.rps / f.http_bare.rps)}× floor)` : ''),
+      `≥${share}× floor`,
+      f ? verdict(a.result.rps >= share * f.http_bare.rps && a.result.failed === 0) : '',
       f ? `${n(f.http_bare.rps)} req/s: bare node:http` : '',
       f ? ratio(f.http_bare.rps / a.result.rps) : '',
     ]);

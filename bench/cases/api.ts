@@ -10,12 +10,14 @@ import { type LoadResult, load } from '../lib/load.js';
 export interface ApiResult {
   readonly endpoint: string;
   readonly network: 'response' | 'request';
+  /** API_PROCESSES of the API measured. */
+  readonly processes: number;
   readonly result: LoadResult;
 }
 
 export async function runApi(
   cluster: Cluster,
-  opts: { userIds: readonly string[]; connections: number; durationS: number },
+  opts: { userIds: readonly string[]; connections: number; durationS: number; processes: number },
 ): Promise<ApiResult[]> {
   const responseToken = await login(cluster.responseUrl, ADMIN.username, ADMIN.password);
   const requestToken = await login(cluster.requestUrl, ADMIN.username, ADMIN.password);
@@ -43,7 +45,17 @@ export async function runApi(
       connections: opts.connections,
       durationS: opts.durationS,
     });
-    out.push({ endpoint: run.endpoint, network: run.network, result });
+    out.push({ endpoint: run.endpoint, network: run.network, processes: opts.processes, result });
   }
   return out;
+}
+
+/** Restarts both networks' APIs of `cluster` with API_PROCESSES=`processes` (platform/api-processes.ts). */
+export async function restartApis(cluster: Cluster, processes: number): Promise<void> {
+  for (const side of ['response', 'request'] as const) {
+    await Promise.all(cluster.procs.filter((p) => p.name.startsWith(`${side}-api`)).map((p) => p.stop()));
+    const proc = await cluster.start(side, 'api', [], { API_PROCESSES: String(processes) });
+    // /health answers once the first process listens: wait for all of them.
+    if (processes > 1) await proc.waitForLog(/API serving from/);
+  }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { startApiProcesses } from '../platform/api-processes.js';
 import { createLogger } from '../platform/logger.js';
 import { type Runtime, refuseSigningKey } from '../platform/runtime.js';
 import { resolveSecrets } from '../platform/secrets.js';
@@ -75,7 +76,7 @@ const side = (name: Side, parts: Record<'api' | 'worker' | 'beat', (rt: Runtime)
   cmd
     .command('api')
     .description('the HTTP API (uvicorn in the seed)')
-    .action(() => serve(parts.api, { makeSigningKey: false, side: name }));
+    .action(() => serve((rt) => startApiProcesses(rt, parts.api), { makeSigningKey: false, side: name }));
   cmd
     .command('worker')
     .description('the task worker (celery worker)')

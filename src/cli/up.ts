@@ -30,6 +30,10 @@ async function ensureRedis(rt: Runtime, urls: readonly string[]): Promise<void> 
 export async function up(rt: Runtime, side?: Side): Promise<void> {
   const { config: c, secrets: s } = rt;
   const runs = (which: Side) => side === undefined || side === which;
+  if (c.apiProcesses > 1) {
+    // `up` runs every part in this one process; several API processes are for `netsync <side> api`.
+    rt.logger.warn(`API_PROCESSES=${c.apiProcesses} is ignored by netsync up: run "netsync <side> api" for that`);
+  }
   fs.mkdirSync(c.dataDir, { recursive: true, mode: 0o700 });
   // The Response side writes the exchange folder; the Request side only reads it, wherever it comes from.
   if (runs('response')) fs.mkdirSync(c.exchangeDir, { recursive: true, mode: 0o700 });

@@ -87,6 +87,11 @@ export interface Config {
   readonly trustProxy: readonly string[];
   /** How long running jobs get to finish at shutdown before they go back to the queue. Default 10 s. */
   readonly shutdownGraceS: number;
+  /**
+   * How many processes `netsync <side> api` serves its port from (platform/api-processes.ts). Default 1;
+   * one per core is what lets reads use the whole machine.
+   */
+  readonly apiProcesses: number;
   /** bcrypt cost for new hashes. 12 in production; tests may lower it. */
   readonly bcryptCost: number;
 }
@@ -261,6 +266,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     logLevel: text(env, 'LOG_LEVEL', 'info'),
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 15),
     shutdownGraceS: integer(env, 'SHUTDOWN_GRACE_S', 10, 0, 3600),
+    apiProcesses: integer(env, 'API_PROCESSES', 1, 1, 64),
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 0, 1_000_000),
     loginMaxFailuresPerClient: integer(env, 'LOGIN_MAX_FAILURES_PER_CLIENT', 50, 0, 1_000_000),
     loginMaxFailuresPerAccount: integer(env, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 100, 0, 1_000_000),
