@@ -81,7 +81,7 @@ export async function startRequestWorker(rt: Runtime, opts: { watch: boolean } =
   rt.lifecycle.add({ name: 'request worker', stop: () => running.close(rt.config.shutdownGraceS * 1000) });
   if (opts.watch) {
     const queue = createQueue(REQUEST_QUEUE, rt.config.queuePrefix, redis);
-    const watcher = await watchExchange(rt.config.exchangeDir, queue, redis, logger);
+    const watcher = await watchExchange(rt.config.exchangeDir, queue, logger);
     rt.lifecycle.add({ name: 'exchange watcher', stop: () => watcher.close() });
   }
   return { running, importer };

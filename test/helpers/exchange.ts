@@ -380,6 +380,8 @@ export class ChildPart {
   private waiters: (() => void)[] = [];
 
   /**
+   * @param env the test's environment; the part logs at `PART_LOG_LEVEL` (default info: what the tests
+   *   wait for), not at the test's own LOG_LEVEL
    * @param wrap a command the part runs under, given node's command line as its last arguments (for
    *   example `unshare -m sh -c '… exec "$@"' sh`)
    */
@@ -392,7 +394,7 @@ export class ChildPart {
     const [command, ...args] = [...wrap, process.execPath, '--import', 'tsx', 'src/cli/main.ts', side, part];
     this.child = spawn(command as string, args, {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...sideEnv(env, side), LOG_LEVEL: env.LOG_LEVEL ?? 'info', NODE_ENV: 'test' },
+      env: { ...process.env, ...sideEnv(env, side), LOG_LEVEL: env.PART_LOG_LEVEL ?? 'info', NODE_ENV: 'test' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let buffered = '';
@@ -433,7 +435,12 @@ export class ChildPart {
         throw new Error(`netsync ${this.side} ${this.part} exited before logging ${re}:\n${this.lines.join('\n')}`);
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`netsync ${this.side} ${this.part} did not log ${re} within ${timeoutMs} ms`);
+      if (left <= 0) {
+        const tail = this.lines.slice(-15).join('\n');
+        throw new Error(
+          `netsync ${this.side} ${this.part} did not log ${re} within ${timeoutMs} ms; its last lines:\n${tail}`,
+        );
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 200));
         this.waiters.push(() => {

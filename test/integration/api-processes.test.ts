@@ -35,7 +35,7 @@ describe('API_PROCESSES', () => {
   beforeAll(async () => {
     const port = await freePort();
     // At debug, every request's log line names the process that served it.
-    env = testEnv('sqlite', { RESPONSE_PORT: String(port), API_PROCESSES: '2', LOG_LEVEL: 'debug' });
+    env = testEnv('sqlite', { RESPONSE_PORT: String(port), API_PROCESSES: '2', PART_LOG_LEVEL: 'debug' });
     base = `http://127.0.0.1:${port}`;
     api = new ChildPart(env.env, 'response', 'api');
     await api.waitForLine(/API serving from 2 processes/, 90_000);

@@ -417,7 +417,7 @@ describe.each(dialects())('no password or hash in audit rows, logs or answers (%
     const port = await freePort();
     // At debug, so that every request's log line is written and searched too (info logs only warnings
     // and slow or failed requests).
-    env = testEnv(dialect, { RESPONSE_PORT: String(port), LOGIN_MAX_FAILURES: '2', LOG_LEVEL: 'debug' });
+    env = testEnv(dialect, { RESPONSE_PORT: String(port), LOGIN_MAX_FAILURES: '2', PART_LOG_LEVEL: 'debug' });
     base = `http://127.0.0.1:${port}`;
     api = new ChildPart(env.env, 'response', 'api');
     await api.waitForLine(/listening/i, 60_000);

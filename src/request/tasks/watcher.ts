@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { HEARTBEAT_FILE, isStream, isTempName, STREAMS } from '../../exchange/index.js';
 import { addCoalesced, addUncoalesced, RUN_HOLD_MS } from '../../platform/coalescing.js';
 import type { Logger } from '../../platform/logger.js';
@@ -11,13 +9,6 @@ import { IMPORT_TASK, type ImportTaskData } from './registry.js';
 
 /** How often the watcher looks for folders that appeared, went or were replaced: a few stats, no listing. */
 const RECHECK_MS = 1000;
-/** How long the watch lease outlives its holder's last renewal (every RECHECK_MS). */
-const LEASE_MS = 3000;
-
-// Renews the lease when this watcher holds it (1), takes it when nobody does (2), else 0.
-const CLAIM = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
-if redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 2 end return 0`;
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
 
 /**
  * Enqueues an import within milliseconds of a file landing in the exchange folder, so a change does not
@@ -33,47 +24,15 @@ const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
  * read-only here. Folders that do not exist yet, or are replaced (a mirror made them again), are watched
  * once they appear, seen by an event in the folder above or by a stat every second; the scheduled import
  * runs whatever the watcher misses.
- *
- * With several Request workers, each watches, but only the one holding the watch lease (in Redis, renewed
- * every second) enqueues: every watcher adding for every file made N times the Redis traffic, and the
- * late adds of the others, after the import that carried the file had started, made empty runs. A
- * watcher that takes the lease over (its holder stopped, or died and the lease lapsed after LEASE_MS)
- * enqueues an import of its own at once, for the files that landed while nobody led.
  */
 export async function watchExchange(
   exchangeDir: string,
   queue: Queue,
-  /** The queue's connection: where the watch lease is kept. */
-  redis: Redis,
   logger: Logger,
   coalesceMs = 5,
 ): Promise<{ close(): Promise<void> }> {
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
-  const leaseKey = `${queue.qualifiedName}:watch-lease`;
-  const token = randomUUID();
-  let leading = false;
-  // Until the first claim answers, whether this watcher leads is not known: a file seen meanwhile is kept.
-  let known = false;
-  let seenBeforeKnown = false;
-  const lease = async () => {
-    try {
-      const claimed = Number(await redis.eval(CLAIM, 1, leaseKey, token, LEASE_MS));
-      leading = claimed > 0;
-      // Taken over (not at start, where an import is enqueued anyway): what landed while nobody led.
-      if (claimed === 2 && known)
-        await addUncoalesced(queue, IMPORT_TASK, { trigger: 'file' } satisfies ImportTaskData);
-      if (!known) {
-        known = true;
-        if (seenBeforeKnown) wake();
-      }
-    } catch (err) {
-      // Redis is away: nothing could be enqueued anyway; the next look tries again.
-      logger.debug({ err: (err as Error).message }, 'could not renew the watch lease');
-    }
-  };
-  // Not awaited: with Redis down it would wait for Redis, and the worker must start all the same.
-  void lease();
   // Until the run lock of a worker this one replaces has surely lapsed (see below).
   const freshUntil = Date.now() + RUN_HOLD_MS;
   const fire = () => {
@@ -92,14 +51,12 @@ export async function watchExchange(
     });
   };
   const wake = () => {
-    if (!known) seenBeforeKnown = true;
-    if (!closed && leading) timer ??= setTimeout(fire, coalesceMs);
+    if (!closed) timer ??= setTimeout(fire, coalesceMs);
   };
   // A name that appeared (not one that went, nor a temporary file a writer or rsync will rename) wakes it.
   const onStreamEvent = (dir: string) => (name: string | null) => {
     if (name === null) return wake();
-    // A watcher that does not lead would only drop the wake: no look at the file (known: the lease is known).
-    if (isTempName(name) || (known && !leading)) return;
+    if (isTempName(name)) return;
     fs.access(path.join(dir, name)).then(wake, () => undefined);
   };
   const folders = new FolderWatches(logger);
@@ -121,10 +78,7 @@ export async function watchExchange(
   if (folders.count < STREAMS.length + 1) {
     logger.info({ dir: exchangeDir }, 'the exchange folder or a stream folder is not there yet; watching for it');
   }
-  const recheck = setInterval(() => {
-    void refresh(true);
-    void lease();
-  }, RECHECK_MS);
+  const recheck = setInterval(() => void refresh(true), RECHECK_MS);
   recheck.unref();
   // Files that landed while no watcher ran: a job of its own, not coalesced. The waiting job it would
   // join may belong to the worker this one replaces, killed before it started; BullMQ revives that only
@@ -138,9 +92,6 @@ export async function watchExchange(
       clearTimeout(timer);
       clearInterval(recheck);
       folders.closeAll();
-      // Handed over at once: another watcher takes it at its next look, not after LEASE_MS.
-      if (leading) await redis.eval(RELEASE, 1, leaseKey, token).catch(() => undefined);
-      leading = false;
     },
   };
 }
