@@ -4,7 +4,7 @@ import { call, login } from '../lib/http.js';
 import { type Summary, summarize } from '../lib/stats.js';
 
 /**
- * Case 7, login under attack (issue 13 item 5): a burst of failed logins for one username on the Response
+ * Case 9, login under attack (issue 13 item 5): a burst of failed logins for one username on the Response
  * API, sent `concurrency` at a time, while a normal user logs in again and again from an address of its
  * own. The throttle must turn the burst away before bcrypt: every 401 of the burst is one bcrypt
  * verification, every 429 is none. The API sits behind a trusted proxy (TRUST_PROXY), so the bench sets

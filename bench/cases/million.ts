@@ -22,7 +22,7 @@ import { fileFloor } from './floor.js';
 import { measureResets } from './latency.js';
 
 /**
- * Case 7, a million (issue 13, item 1): `n` users and `n` settings put straight into the Response database
+ * Case 8, a million (issue 13, item 1): `n` users and `n` settings put straight into the Response database
  * (SQL, one precomputed bcrypt hash; no outbox rows), on SQLite and on PostgreSQL. Measured, as deployed
  * (separate API and worker processes, the Request worker woken by the folder watcher):
  * - a scheduled export run with nothing changed (`snapshot: true`; its result must say `unchanged`),
@@ -113,7 +113,7 @@ async function runOn(
     const R = cluster.responseUrl;
     const Q = cluster.requestUrl;
     const latencyEmpty = await measureResets(R, Q, { resets: RESETS, pollMs: 2, username: 'bench_empty' });
-    opts.say(`7 (${dialect}): latency with an empty database ${latencyEmpty.sync_ms.median} ms (median)`);
+    opts.say(`8 (${dialect}): latency with an empty database ${latencyEmpty.sync_ms.median} ms (median)`);
 
     resp = await openDb<ResponseDatabase>(cluster.responseDbUrl);
     req = await openDb<RequestDatabase>(cluster.requestDbUrl);
@@ -125,7 +125,7 @@ async function runOn(
     const made = await call(`${R}/settings`, { token: admin, body: { key: 'bench.marker', value: 1 } });
     if (made.status !== 201) throw new Error(`POST /settings: ${made.status} ${JSON.stringify(made.body)}`);
     const seedS = (performance.now() - t) / 1000;
-    opts.say(`7 (${dialect}): ${opts.n.toLocaleString('en-US')} users and settings put in, ${seedS.toFixed(1)} s`);
+    opts.say(`8 (${dialect}): ${opts.n.toLocaleString('en-US')} users and settings put in, ${seedS.toFixed(1)} s`);
 
     // The Request worker waits (its queue paused) until both snapshots are written, so the export and
     // the import do not share the two cores; the watcher's wake-ups queue up meanwhile.
@@ -144,7 +144,7 @@ async function runOn(
       path.join(cluster.exchangeDir, f),
     );
     const bytes = files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
-    opts.say(`7 (${dialect}): full export ${exportS.toFixed(1)} s (${(bytes / 2 ** 20).toFixed(0)} MB)`);
+    opts.say(`8 (${dialect}): full export ${exportS.toFixed(1)} s (${(bytes / 2 ** 20).toFixed(0)} MB)`);
 
     const unchanged: number[] = [];
     for (let i = 0; i < UNCHANGED_RUNS; i++) {
@@ -179,7 +179,7 @@ async function runOn(
       .select((eb) => eb.fn.countAll<number | string>().as('n'))
       .executeTakeFirstOrThrow();
     if (Number(held.n) !== opts.n + 1) throw new Error(`the Request side holds ${held.n} settings, not ${opts.n + 1}`);
-    opts.say(`7 (${dialect}): import ${importS.toFixed(1)} s`);
+    opts.say(`8 (${dialect}): import ${importS.toFixed(1)} s`);
 
     const latencyBig = await measureResets(R, Q, { resets: RESETS, pollMs: 2, username: 'bench_big' });
     t = performance.now();
@@ -188,7 +188,7 @@ async function runOn(
       dialect === 'sqlite'
         ? await sqliteInsertFloor(opts.n)
         : await postgresInsertFloor(pgUrl(schemas[2] as string), opts.n);
-    opts.say(`7 (${dialect}): floors measured in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    opts.say(`8 (${dialect}): floors measured in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     return {
       dialect,
       n: opts.n,
