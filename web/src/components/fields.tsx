@@ -1,4 +1,6 @@
 import type { ComponentChildren } from 'preact';
+import { useState } from 'preact/hooks';
+import { t } from '../lib/i18n.js';
 
 /*
  * Form controls: each has a <label>, and its error (or hint) right under it, tied with aria-describedby
@@ -138,6 +140,37 @@ export function Checkbox({
         onChange={(e) => onChange((e.target as HTMLInputElement).checked)}
       />
       <label for={id}>{label}</label>
+    </div>
+  );
+}
+
+/**
+ * A list page's toolbar: a search field with its button, which hands the trimmed text to `onSearch`, and
+ * the page's "create" button beside it.
+ */
+export function ListToolbar(props: {
+  id: string;
+  label: string;
+  onSearch: (text: string) => void;
+  create: string;
+  onCreate: () => void;
+}) {
+  const [text, setText] = useState('');
+  return (
+    <div class="toolbar">
+      <form
+        class="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          props.onSearch(text.trim());
+        }}
+      >
+        <Input id={props.id} type="search" label={props.label} value={text} onInput={setText} />
+        <button type="submit">{t('common.search')}</button>
+      </form>
+      <button type="button" class="primary" onClick={props.onCreate}>
+        {props.create}
+      </button>
     </div>
   );
 }

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { Confirm, Dialog, Pager } from '../components/dialog.js';
 import { Data, ErrorNote } from '../components/feedback.js';
-import { Input, TextArea } from '../components/fields.js';
+import { Input, ListToolbar, TextArea } from '../components/fields.js';
 import { ApiError, del, post, put, query } from '../lib/api.js';
 import { t, when } from '../lib/i18n.js';
 import { usePaged } from '../lib/load.js';
@@ -18,7 +18,6 @@ type Editing = { mode: 'create' } | { mode: 'edit'; setting: Setting };
 
 /** Settings: filter by key prefix, create and edit with a JSON editor, delete. */
 export function SettingsPage() {
-  const [prefix, setPrefix] = useState('');
   const [filter, setFilter] = useState('');
   const list = usePaged<Setting>(`/settings${query({ prefix: filter })}`);
   const [editing, setEditing] = useState<Editing | undefined>();
@@ -39,21 +38,13 @@ export function SettingsPage() {
   return (
     <section aria-labelledby="settings-title">
       <h1 id="settings-title">{t('settings.title')}</h1>
-      <div class="toolbar">
-        <form
-          class="search"
-          onSubmit={(e) => {
-            e.preventDefault();
-            setFilter(prefix.trim());
-          }}
-        >
-          <Input id="setting-filter" type="search" label={t('settings.filter')} value={prefix} onInput={setPrefix} />
-          <button type="submit">{t('common.search')}</button>
-        </form>
-        <button type="button" class="primary" onClick={() => setEditing({ mode: 'create' })}>
-          {t('settings.create')}
-        </button>
-      </div>
+      <ListToolbar
+        id="setting-filter"
+        label={t('settings.filter')}
+        onSearch={setFilter}
+        create={t('settings.create')}
+        onCreate={() => setEditing({ mode: 'create' })}
+      />
       <ErrorNote error={error ?? list.error} />
       <div class="table-wrap">
         <table>

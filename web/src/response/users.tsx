@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { Confirm, Dialog, Pager } from '../components/dialog.js';
 import { Data, ErrorNote } from '../components/feedback.js';
-import { Checkbox, Input, Select } from '../components/fields.js';
+import { Checkbox, Input, ListToolbar, Select } from '../components/fields.js';
 import { PasswordPolicy } from '../components/password-policy.js';
 import { ApiError, del, get, patch, post, query } from '../lib/api.js';
 import { t, when, yesNo } from '../lib/i18n.js';
@@ -27,7 +27,6 @@ type Editing = { mode: 'create' } | { mode: 'edit'; user: User };
 
 /** Users: find by username, page, create, edit, (de)activate, reset a password, delete. */
 export function UsersPage() {
-  const [search, setSearch] = useState('');
   const [filter, setFilter] = useState('');
   const list = usePaged<User>(`/users${query({ q: filter })}`);
   const types = useLoad(() => get<ProfileType[]>('/profile-types?limit=1000'), []);
@@ -62,21 +61,13 @@ export function UsersPage() {
   return (
     <section aria-labelledby="users-title">
       <h1 id="users-title">{t('users.title')}</h1>
-      <div class="toolbar">
-        <form
-          class="search"
-          onSubmit={(e) => {
-            e.preventDefault();
-            setFilter(search.trim());
-          }}
-        >
-          <Input id="user-search" type="search" label={t('users.search')} value={search} onInput={setSearch} />
-          <button type="submit">{t('common.search')}</button>
-        </form>
-        <button type="button" class="primary" onClick={() => setEditing({ mode: 'create' })}>
-          {t('users.create')}
-        </button>
-      </div>
+      <ListToolbar
+        id="user-search"
+        label={t('users.search')}
+        onSearch={setFilter}
+        create={t('users.create')}
+        onCreate={() => setEditing({ mode: 'create' })}
+      />
       <ErrorNote error={error ?? list.error} />
       <div class="table-wrap">
         <table>
