@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { Pager } from '../components/dialog.js';
 import { Data, ErrorNote } from '../components/feedback.js';
 import { t, when, yesNo } from '../lib/i18n.js';
@@ -15,35 +16,41 @@ interface SyncedUser {
   synced_at: string;
 }
 
-export function SyncedUsersPage() {
-  const list = usePaged<SyncedUser>('/users');
+interface Column<T> {
+  head: string;
+  cell: (row: T) => ComponentChildren;
+}
+
+/** One read-only page: its title, a table of the rows `path` lists (paged), and when each was synced. */
+function SyncedList<T extends { id: string; synced_at: string }>(props: {
+  id: string;
+  title: string;
+  path: string;
+  columns: Column<T>[];
+}) {
+  const list = usePaged<T>(props.path);
+  const columns: Column<T>[] = [...props.columns, { head: t('common.synced'), cell: (row) => when(row.synced_at) }];
   return (
-    <section aria-labelledby="susers-title">
-      <h1 id="susers-title">{t('users.title')}</h1>
+    <section aria-labelledby={props.id}>
+      <h1 id={props.id}>{props.title}</h1>
       <ErrorNote error={list.error} />
       <div class="table-wrap">
         <table>
           <thead>
             <tr>
-              <th scope="col">{t('users.username')}</th>
-              <th scope="col">{t('users.email')}</th>
-              <th scope="col">{t('users.profile_type')}</th>
-              <th scope="col">{t('users.active')}</th>
-              <th scope="col">{t('users.admin')}</th>
-              <th scope="col">{t('common.synced')}</th>
+              {columns.map((c) => (
+                <th scope="col" key={c.head}>
+                  {c.head}
+                </th>
+              ))}
             </tr>
           </thead>
           <tbody>
-            {(list.data ?? []).map((u) => (
-              <tr key={u.id}>
-                <td>
-                  <Data>{u.username}</Data>
-                </td>
-                <td>{u.email ? <Data>{u.email}</Data> : t('common.none')}</td>
-                <td>{u.profile_type ? <Data>{u.profile_type.name}</Data> : t('common.none')}</td>
-                <td>{yesNo(u.is_active)}</td>
-                <td>{yesNo(u.is_admin)}</td>
-                <td>{when(u.synced_at)}</td>
+            {(list.data ?? []).map((row) => (
+              <tr key={row.id}>
+                {columns.map((c) => (
+                  <td key={c.head}>{c.cell(row)}</td>
+                ))}
               </tr>
             ))}
           </tbody>
@@ -51,6 +58,25 @@ export function SyncedUsersPage() {
       </div>
       <Pager {...list} />
     </section>
+  );
+}
+
+const orNone = (text: string | null | undefined) => (text ? <Data>{text}</Data> : t('common.none'));
+
+export function SyncedUsersPage() {
+  return (
+    <SyncedList<SyncedUser>
+      id="susers-title"
+      title={t('users.title')}
+      path="/users"
+      columns={[
+        { head: t('users.username'), cell: (u) => <Data>{u.username}</Data> },
+        { head: t('users.email'), cell: (u) => orNone(u.email) },
+        { head: t('users.profile_type'), cell: (u) => orNone(u.profile_type?.name) },
+        { head: t('users.active'), cell: (u) => yesNo(u.is_active) },
+        { head: t('users.admin'), cell: (u) => yesNo(u.is_admin) },
+      ]}
+    />
   );
 }
 
@@ -62,39 +88,23 @@ interface SyncedSetting {
 }
 
 export function SyncedSettingsPage() {
-  const list = usePaged<SyncedSetting>('/settings');
   return (
-    <section aria-labelledby="ssettings-title">
-      <h1 id="ssettings-title">{t('settings.title')}</h1>
-      <ErrorNote error={list.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t('settings.key')}</th>
-              <th scope="col">{t('settings.value')}</th>
-              <th scope="col">{t('common.synced')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(list.data ?? []).map((s) => (
-              <tr key={s.id}>
-                <td>
-                  <Data>{s.key}</Data>
-                </td>
-                <td>
-                  <code translate={false} dir="ltr">
-                    {JSON.stringify(s.value)}
-                  </code>
-                </td>
-                <td>{when(s.synced_at)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      <Pager {...list} />
-    </section>
+    <SyncedList<SyncedSetting>
+      id="ssettings-title"
+      title={t('settings.title')}
+      path="/settings"
+      columns={[
+        { head: t('settings.key'), cell: (s) => <Data>{s.key}</Data> },
+        {
+          head: t('settings.value'),
+          cell: (s) => (
+            <code translate={false} dir="ltr">
+              {JSON.stringify(s.value)}
+            </code>
+          ),
+        },
+      ]}
+    />
   );
 }
 
@@ -106,34 +116,15 @@ interface SyncedType {
 }
 
 export function SyncedTypesPage() {
-  const list = usePaged<SyncedType>('/profile-types');
   return (
-    <section aria-labelledby="stypes-title">
-      <h1 id="stypes-title">{t('types.title')}</h1>
-      <ErrorNote error={list.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t('types.name')}</th>
-              <th scope="col">{t('types.description')}</th>
-              <th scope="col">{t('common.synced')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(list.data ?? []).map((p) => (
-              <tr key={p.id}>
-                <td>
-                  <Data>{p.name}</Data>
-                </td>
-                <td>{p.description ? <Data>{p.description}</Data> : t('common.none')}</td>
-                <td>{when(p.synced_at)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      <Pager {...list} />
-    </section>
+    <SyncedList<SyncedType>
+      id="stypes-title"
+      title={t('types.title')}
+      path="/profile-types"
+      columns={[
+        { head: t('types.name'), cell: (p) => <Data>{p.name}</Data> },
+        { head: t('types.description'), cell: (p) => orNone(p.description) },
+      ]}
+    />
   );
 }
